@@ -1,0 +1,88 @@
+/* search.c - the per-tensor parameter search of FORMAT.md section 5: one histogram pass, then an exhaustive search. */
+#include "../common/internal.h"
+#include "elements.h"
+#include "layout.h"
+#include "search.h"
+
+static unsigned bitlen(unsigned v)
+{
+    unsigned k = 0;
+    while (v >> k) k++;
+    return k;
+}
+static unsigned ceil_log2(unsigned v) { return v <= 1 ? 0 : bitlen(v - 1); }
+
+void enec_histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+{
+    memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
+    switch (dtype) {
+    case ENEC_DTYPE_BF16:
+        for (uint64_t i = 0; i < count; i++) hist[bf16_exp(enec_load16(src + 2 * i))]++;
+        break;
+    case ENEC_DTYPE_FP16:
+        for (uint64_t i = 0; i < count; i++) hist[fp16_exp(enec_load16(src + 2 * i))]++;
+        break;
+    case ENEC_DTYPE_FP32:
+        for (uint64_t i = 0; i < count; i++) hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
+        break;
+    default: break;
+    }
+}
+
+void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_params *out)
+{
+    unsigned nx = 1u << ebits, lo = nx, hi = 0;
+    uint64_t count = 0;
+    for (unsigned x = 0; x < nx; x++) {
+        if (!hist[x]) continue;
+        if (lo == nx) lo = x;
+        hi = x;
+        count += hist[x];
+    }
+    unsigned best_b = lo, best_n = 1;
+    uint64_t best_d = UINT64_MAX;
+    for (unsigned b = lo; b <= hi; b++) {
+        unsigned nl = bitlen(b - lo), nh = ceil_log2(hi - b);
+        unsigned n = (nl > nh ? nl : nh) + 1;
+        uint64_t d = 0;
+        for (unsigned x = lo; x <= hi; x++) d += hist[x] * enec_code(b, x, n);
+        if (d < best_d) best_d = d, best_b = b, best_n = n;
+    }
+
+    /* below[m] = elements whose code fits in m bits. */
+    uint64_t below[17] = {0};
+    for (unsigned x = lo; x <= hi; x++) {
+        unsigned y = enec_code(best_b, x, best_n);
+        for (unsigned m = bitlen(y); m <= best_n; m++) below[m] += hist[x];
+    }
+    static const unsigned Ls[3] = {16, 32, 64};
+    double best = 0;
+    int have = 0;
+    for (int li = 0; li < 3; li++) {
+        for (unsigned m = 0; m <= best_n; m++) {
+            double p = (double)below[m] / (double)count, pl = p;
+            /* p^L by squaring: exact same rounding on every IEEE machine. */
+            for (unsigned s = 1; s < Ls[li]; s <<= 1) pl *= pl;
+            double B = 1.0 / Ls[li] + (double)best_n + ((double)m - (double)best_n) * pl;
+            if (!have || B < best) {
+                have = 1;
+                best = B;
+                out->m = (uint8_t)m;
+                out->L = (uint8_t)Ls[li];
+            }
+        }
+    }
+    out->b = (uint8_t)best_b;
+    out->n = (uint8_t)best_n;
+    out->bits = best;
+}
+
+size_t enec_search_params(const void *src, uint64_t count, enec_dtype dtype, enec_params *out)
+{
+    const enec_dtype_info *di = enec_dtype_lookup(dtype);
+    if (!di || !out || count == 0 || (!src && count)) return ENEC_ERROR(BAD_ARGUMENT);
+    uint64_t hist[ENEC_HIST_BINS];
+    enec_histogram((const uint8_t *)src, count, dtype, hist);
+    enec_params_from_histogram(hist, di->ebits, out);
+    return 0;
+}

@@ -1,0 +1,14 @@
+/* search.h - parameter search internals shared with the encoder. */
+#ifndef ENEC_SEARCH_H
+#define ENEC_SEARCH_H
+#include "../enec.h"
+
+#define ENEC_HIST_BINS 256
+
+/* Exponent histogram of count elements (hist has ENEC_HIST_BINS entries). */
+void enec_histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist);
+
+/* The search of FORMAT.md section 5 over a non-empty histogram. */
+void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_params *out);
+
+#endif

@@ -1,0 +1,132 @@
+/* enec.h - the one public header of the enec lossless tensor codec (ENEC, arXiv 2604.03298). */
+#ifndef ENEC_H
+#define ENEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library version. The Python package reads its version from here, so
+ * this is the one place it is defined. */
+#define ENEC_VERSION_MAJOR 0
+#define ENEC_VERSION_MINOR 1
+#define ENEC_VERSION_PATCH 0
+#define ENEC_VERSION_STRING "0.1.0"
+
+/* The stream format version this library writes and reads (docs/FORMAT.md). */
+#define ENEC_FORMAT_VERSION 1
+
+#define ENEC_BLOCK 16384    /* elements per block */
+#define ENEC_MAX_NDIM 32
+#define ENEC_MAX_DESCR 255
+
+#if defined(__GNUC__) && !defined(ENEC_STATIC)
+#define ENEC_API __attribute__((visibility("default")))
+#else
+#define ENEC_API
+#endif
+
+/* ---- errors ----------------------------------------------------------------
+ * Functions returning size_t return either a byte count or an error code.
+ * Test with enec_is_error(); name it with enec_error_name(). */
+typedef enum {
+    ENEC_OK = 0,
+    ENEC_ERR_GENERIC,
+    ENEC_ERR_CORRUPT,        /* input is not a valid enec stream: damaged, truncated or foreign */
+    ENEC_ERR_DST_TOO_SMALL,  /* output buffer smaller than needed */
+    ENEC_ERR_BAD_ARGUMENT,   /* an argument is out of range (dtype, shape, parameters, NULL) */
+    ENEC_ERR_PARAMS,         /* forced parameters cannot code this tensor (n too small) */
+    ENEC_ERR_NOMEM,          /* memory allocation failed */
+    ENEC_ERR_THREADS,        /* a worker thread could not be started */
+    ENEC_ERR_MAX
+} enec_error;
+
+ENEC_API unsigned enec_is_error(size_t code);
+ENEC_API enec_error enec_get_error(size_t code);  /* ENEC_OK when code is not an error */
+ENEC_API const char *enec_error_name(size_t code);
+
+/* ---- tensors ---------------------------------------------------------------- */
+typedef enum {
+    ENEC_DTYPE_OTHER = 0,  /* any other element type: always stored verbatim */
+    ENEC_DTYPE_BF16 = 1,
+    ENEC_DTYPE_FP16 = 2,
+    ENEC_DTYPE_FP32 = 3
+} enec_dtype;
+
+/* What a stream says about its tensor. Filled by enec_read_header(); the
+ * caller fills the first fields to describe a tensor to enec_compress(). */
+typedef struct {
+    enec_dtype dtype;
+    uint32_t itemsize;              /* bytes per element (2, 2, 4 for the coded dtypes) */
+    uint32_t ndim;                  /* 0 .. ENEC_MAX_NDIM */
+    uint64_t shape[ENEC_MAX_NDIM];
+    const char *descr;              /* binding's dtype text, stored verbatim; may be NULL if descr_len is 0 */
+    uint32_t descr_len;             /* 0 .. ENEC_MAX_DESCR */
+} enec_tensor;
+
+typedef struct {
+    uint8_t b, n, m, L;  /* base exponent, code width, low width, group length */
+    double bits;         /* predicted exponent bits per element (ENEC.md section 4) */
+} enec_params;
+
+/* A parsed, validated header. descr points into the stream. */
+typedef struct {
+    enec_tensor tensor;
+    uint32_t version;
+    uint32_t mode;           /* 0 stored, 1 coded */
+    enec_params params;      /* zero when stored (bits = 0) */
+    uint64_t count;          /* elements */
+    uint64_t nblocks;        /* blocks of ENEC_BLOCK elements (coded); 0 when stored */
+    uint64_t header_size;    /* header bytes, plus the block table when coded */
+    uint64_t payload_size;
+    uint64_t stream_size;    /* header_size + payload_size: the exact stream length */
+    uint64_t original_size;  /* count * itemsize */
+} enec_header;
+
+/* ---- compression ----------------------------------------------------------- */
+typedef struct {
+    int threads;                 /* 0 = all cores, otherwise this many */
+    int force_stored;            /* nonzero: write a stored stream */
+    const enec_params *params;   /* NULL = search; else use b, n, m, L (bits ignored) */
+} enec_options;
+
+/* Largest stream enec_compress() can write for this tensor: the stored size.
+ * @return a byte count, or an error code for an invalid tensor description. */
+ENEC_API size_t enec_compress_bound(const enec_tensor *t);
+
+/* Compress the canonical (C-order, little-endian) bytes of tensor t.
+ * src holds count(t) * itemsize bytes. opts may be NULL (defaults).
+ * The output is byte-identical for any thread count.
+ * @return the stream size written to dst, or an error code. */
+ENEC_API size_t enec_compress(void *dst, size_t dst_capacity, const void *src,
+                              const enec_tensor *t, const enec_options *opts);
+
+/* Choose ENEC parameters for count elements of a coded dtype (FORMAT.md section 5).
+ * @return 0, or an error code (ENEC_ERR_BAD_ARGUMENT for other dtypes or count 0). */
+ENEC_API size_t enec_search_params(const void *src, uint64_t count, enec_dtype dtype,
+                                   enec_params *out);
+
+/* ---- decompression --------------------------------------------------------- */
+
+/* Parse and validate a stream's header (and block table when coded) without
+ * decoding data. src_size may exceed the stream; only header bytes are read.
+ * @return the header size, or ENEC_ERR_CORRUPT. */
+ENEC_API size_t enec_read_header(const void *src, size_t src_size, enec_header *out);
+
+/* Decode a whole stream of exactly src_size bytes into dst (original_size bytes).
+ * Verifies every checksum: on any error dst holds no claim of validity.
+ * threads: 0 = all cores.
+ * @return original_size, or an error code. */
+ENEC_API size_t enec_decompress(void *dst, size_t dst_capacity, const void *src,
+                                size_t src_size, int threads);
+
+/* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
+ENEC_API uint32_t enec_crc32c(uint32_t crc, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ENEC_H */

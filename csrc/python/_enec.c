@@ -1,0 +1,252 @@
+/* _enec.c - the CPython extension: buffer-protocol glue over the C codec, GIL released while coding. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "../enec.h"
+
+static PyObject *CorruptDataError;
+
+/* Map a codec error to the Python exception a caller would expect. */
+static PyObject *raise_error(size_t code)
+{
+    const char *name = enec_error_name(code);
+    switch (enec_get_error(code)) {
+    case ENEC_ERR_CORRUPT: PyErr_Format(CorruptDataError, "enec: %s", name); break;
+    case ENEC_ERR_NOMEM: PyErr_NoMemory(); break;
+    case ENEC_ERR_THREADS: PyErr_Format(PyExc_RuntimeError, "enec: %s", name); break;
+    default: PyErr_Format(PyExc_ValueError, "enec: %s", name); break;
+    }
+    return NULL;
+}
+
+/* Fill an enec_tensor from (dtype code, itemsize, shape tuple, descr bytes). */
+static int parse_tensor(int dtype, Py_ssize_t itemsize, PyObject *shape, Py_buffer *descr, enec_tensor *t)
+{
+    memset(t, 0, sizeof *t);
+    if (dtype < 0 || dtype > ENEC_DTYPE_FP32 || itemsize < 1 || itemsize > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "enec: bad dtype code or itemsize");
+        return -1;
+    }
+    t->dtype = (enec_dtype)dtype;
+    t->itemsize = (uint32_t)itemsize;
+    PyObject *seq = PySequence_Fast(shape, "shape must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
+    if (nd > ENEC_MAX_NDIM) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "enec: at most %d dimensions", ENEC_MAX_NDIM);
+        return -1;
+    }
+    t->ndim = (uint32_t)nd;
+    for (Py_ssize_t i = 0; i < nd; i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        t->shape[i] = v;
+    }
+    Py_DECREF(seq);
+    if (descr->len > ENEC_MAX_DESCR) {
+        PyErr_Format(PyExc_ValueError, "enec: dtype description longer than %d bytes", ENEC_MAX_DESCR);
+        return -1;
+    }
+    t->descr = (const char *)descr->buf;
+    t->descr_len = (uint32_t)descr->len;
+    return 0;
+}
+
+/* Does a buffer of len bytes hold exactly the elements the shape promises? */
+static int nbytes_match(const enec_tensor *t, uint64_t len)
+{
+    uint64_t n = t->itemsize;
+    for (uint32_t i = 0; i < t->ndim; i++) {
+        if (t->shape[i] && n > UINT64_MAX / t->shape[i]) return 0;
+        n *= t->shape[i];
+    }
+    return n == len;
+}
+
+static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"data", "dtype", "itemsize", "shape", "descr", "threads", "stored", "params", NULL};
+    Py_buffer src = {0}, descr = {0};
+    int dtype, threads = 0, stored = 0;
+    Py_ssize_t itemsize;
+    PyObject *shape, *params = Py_None, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipO", kwlist, &src, &dtype, &itemsize, &shape,
+                                     &descr, &threads, &stored, &params))
+        return NULL;
+    enec_tensor t;
+    enec_params p = {0};
+    enec_options o = {threads, stored, NULL};
+    size_t bound, r;
+    if (parse_tensor(dtype, itemsize, shape, &descr, &t) < 0) goto done;
+    if (params != Py_None) {
+        int b, n, m, L;
+        if (!PyArg_ParseTuple(params, "iiii", &b, &n, &m, &L)) goto done;
+        if (b < 0 || b > 255 || n < 0 || n > 255 || m < 0 || m > 255 || L < 0 || L > 255) {
+            PyErr_SetString(PyExc_ValueError, "enec: parameters out of range");
+            goto done;
+        }
+        p.b = (uint8_t)b, p.n = (uint8_t)n, p.m = (uint8_t)m, p.L = (uint8_t)L;
+        o.params = &p;
+    }
+    bound = enec_compress_bound(&t);
+    if (enec_is_error(bound)) {
+        raise_error(bound);
+        goto done;
+    }
+    if (!nbytes_match(&t, (uint64_t)src.len)) {
+        PyErr_SetString(PyExc_ValueError, "enec: buffer size does not match shape and itemsize");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
+    if (!out) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    r = enec_compress(PyBytes_AS_STRING(out), bound, src.buf, &t, &o);
+    Py_END_ALLOW_THREADS
+    if (enec_is_error(r)) {
+        Py_CLEAR(out);
+        raise_error(r);
+        goto done;
+    }
+    if (r != bound) _PyBytes_Resize(&out, (Py_ssize_t)r);
+done:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&descr);
+    return out;
+}
+
+static PyObject *header_dict(const enec_header *h)
+{
+    PyObject *shape = PyTuple_New(h->tensor.ndim);
+    if (!shape) return NULL;
+    for (uint32_t i = 0; i < h->tensor.ndim; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(h->tensor.shape[i]);
+        if (!v) {
+            Py_DECREF(shape);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(shape, i, v);
+    }
+    PyObject *params = Py_None;
+    Py_INCREF(Py_None);
+    if (h->mode == 1) {
+        Py_DECREF(Py_None);
+        params = Py_BuildValue("(iiii)", h->params.b, h->params.n, h->params.m, h->params.L);
+        if (!params) {
+            Py_DECREF(shape);
+            return NULL;
+        }
+    }
+    return Py_BuildValue("{s:I,s:s,s:i,s:I,s:N,s:y#,s:N,s:K,s:K,s:K,s:K,s:K,s:K}", "version", h->version,
+                         "mode", h->mode ? "coded" : "stored", "dtype", (int)h->tensor.dtype, "itemsize",
+                         h->tensor.itemsize, "shape", shape, "descr", h->tensor.descr ? h->tensor.descr : "",
+                         (Py_ssize_t)h->tensor.descr_len, "params", params, "count",
+                         (unsigned long long)h->count, "nblocks", (unsigned long long)h->nblocks,
+                         "header_size", (unsigned long long)h->header_size, "payload_size",
+                         (unsigned long long)h->payload_size, "stream_size",
+                         (unsigned long long)h->stream_size, "original_size",
+                         (unsigned long long)h->original_size);
+}
+
+static PyObject *py_read_header(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src;
+    if (!PyArg_ParseTuple(args, "y*", &src)) return NULL;
+    enec_header h;
+    PyObject *res = NULL;
+    size_t r = enec_read_header(src.buf, (size_t)src.len, &h);
+    if (enec_is_error(r)) raise_error(r);
+    else res = header_dict(&h);
+    PyBuffer_Release(&src);
+    return res;
+}
+
+static PyObject *py_decompress_into(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"data", "out", "threads", NULL};
+    Py_buffer src, dst;
+    int threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*w*|i", kwlist, &src, &dst, &threads)) return NULL;
+    size_t r;
+    Py_BEGIN_ALLOW_THREADS
+    r = enec_decompress(dst.buf, (size_t)dst.len, src.buf, (size_t)src.len, threads);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    if (enec_is_error(r)) return raise_error(r);
+    return PyLong_FromSize_t(r);
+}
+
+static PyObject *py_search_params(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src;
+    int dtype;
+    if (!PyArg_ParseTuple(args, "y*i", &src, &dtype)) return NULL;
+    enec_params p;
+    size_t r = (size_t)-(ptrdiff_t)ENEC_ERR_BAD_ARGUMENT;
+    Py_ssize_t itemsize = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
+    if (dtype >= ENEC_DTYPE_BF16 && dtype <= ENEC_DTYPE_FP32 && src.len % itemsize == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        r = enec_search_params(src.buf, (uint64_t)(src.len / itemsize), (enec_dtype)dtype, &p);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&src);
+    if (enec_is_error(r)) return raise_error(r);
+    return Py_BuildValue("(iiiid)", p.b, p.n, p.m, p.L, p.bits);
+}
+
+static PyObject *py_crc32c(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src;
+    unsigned int crc = 0;
+    if (!PyArg_ParseTuple(args, "y*|I", &src, &crc)) return NULL;
+    uint32_t r;
+    Py_BEGIN_ALLOW_THREADS
+    r = enec_crc32c(crc, src.buf, (size_t)src.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&src);
+    return PyLong_FromUnsignedLong(r);
+}
+
+static PyMethodDef methods[] = {
+    {"compress", (PyCFunction)(void (*)(void))py_compress, METH_VARARGS | METH_KEYWORDS,
+     "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None) -> bytes"},
+    {"read_header", py_read_header, METH_VARARGS, "read_header(data) -> dict: parse and validate a stream header"},
+    {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_VARARGS | METH_KEYWORDS,
+     "decompress_into(data, out, threads=0) -> int: decode into a writable buffer"},
+    {"search_params", py_search_params, METH_VARARGS, "search_params(data, dtype) -> (b, n, m, L, bits)"},
+    {"crc32c", py_crc32c, METH_VARARGS, "crc32c(data, crc=0) -> int"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_enec", "enec C core", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__enec(void)
+{
+    PyObject *mod = PyModule_Create(&module);
+    if (!mod) return NULL;
+    CorruptDataError = PyErr_NewExceptionWithDoc(
+        "enec.CorruptDataError", "The input is not a valid enec stream: damaged, truncated or foreign.",
+        PyExc_ValueError, NULL);
+    if (!CorruptDataError || PyModule_AddObject(mod, "CorruptDataError", CorruptDataError) < 0) {
+        Py_XDECREF(CorruptDataError);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    Py_INCREF(CorruptDataError);
+    if (PyModule_AddStringConstant(mod, "__version__", ENEC_VERSION_STRING) < 0 ||
+        PyModule_AddIntConstant(mod, "FORMAT_VERSION", ENEC_FORMAT_VERSION) < 0 ||
+        PyModule_AddIntConstant(mod, "BLOCK", ENEC_BLOCK) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

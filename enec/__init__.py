@@ -1,0 +1,33 @@
+"""enec: lossless compression of AI model weights with ENEC (arXiv 2604.03298).
+
+    >>> import numpy as np, enec
+    >>> a = np.random.default_rng(0).normal(0, 0.02, 100_000).astype(np.float32)
+    >>> blob = enec.compress(a)
+    >>> np.array_equal(enec.decompress(blob), a)
+    True
+"""
+from ._core import (
+    BLOCK,
+    FORMAT_VERSION,
+    CorruptDataError,
+    Params,
+    StreamInfo,
+    compress,
+    decompress,
+    inspect,
+    search_params,
+)
+from ._enec import __version__
+
+__all__ = [
+    "BLOCK",
+    "FORMAT_VERSION",
+    "CorruptDataError",
+    "Params",
+    "StreamInfo",
+    "compress",
+    "decompress",
+    "inspect",
+    "search_params",
+    "__version__",
+]

