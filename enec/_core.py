@@ -105,7 +105,8 @@ def _prepare(array, dtype) -> np.ndarray:
         raise TypeError("enec: object arrays cannot be compressed; convert to a numeric dtype first")
     if a.dtype.itemsize == 0:
         raise TypeError(f"enec: dtype {a.dtype} has no bytes to store")
-    return np.ascontiguousarray(a)
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def _bytes_view(a: np.ndarray) -> memoryview:
