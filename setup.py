@@ -16,7 +16,7 @@ def version():
 
 def sources():
     files = []
-    for sub in ("common", "codec", "python"):
+    for sub in ("common", "codec", "x86", "python"):
         files += sorted(glob(os.path.join("csrc", sub, "*.c")))
     return files
 

@@ -41,6 +41,7 @@ typedef enum {
     ENEC_ERR_PARAMS,         /* forced parameters cannot code this tensor (n too small) */
     ENEC_ERR_NOMEM,          /* memory allocation failed */
     ENEC_ERR_THREADS,        /* a worker thread could not be started */
+    ENEC_ERR_BACKEND,        /* the requested backend cannot run on this CPU or build */
     ENEC_ERR_MAX
 } enec_error;
 
@@ -86,12 +87,30 @@ typedef struct {
     uint64_t original_size;  /* count * itemsize */
 } enec_header;
 
-/* ---- compression ----------------------------------------------------------- */
+/* ---- backends ----------------------------------------------------------------
+ * Every backend writes byte-identical streams and reads every other's. */
+typedef enum {
+    ENEC_BACKEND_AUTO = 0,    /* the fastest this CPU runs */
+    ENEC_BACKEND_SCALAR = 1,  /* portable C, the reference */
+    ENEC_BACKEND_AVX2 = 2,    /* x86-64 AVX2 + BMI2 */
+    ENEC_BACKEND_AVX512 = 3,  /* x86-64 AVX-512 BW */
+    ENEC_BACKEND_COUNT
+} enec_backend;
+
+/* Nonzero when this build and CPU can run the backend. */
+ENEC_API int enec_backend_available(int backend);
+/* "scalar", "avx2", "avx512"; for ENEC_BACKEND_AUTO the name of the one it picks. NULL if unknown. */
+ENEC_API const char *enec_backend_name(int backend);
+
+/* ---- options ----------------------------------------------------------------- */
 typedef struct {
     int threads;                 /* 0 = all cores, otherwise this many */
-    int force_stored;            /* nonzero: write a stored stream */
-    const enec_params *params;   /* NULL = search; else use b, n, m, L (bits ignored) */
+    int backend;                 /* an enec_backend; 0 = auto */
+    int force_stored;            /* compress: nonzero writes a stored stream */
+    const enec_params *params;   /* compress: NULL = search; else use b, n, m, L (bits ignored) */
 } enec_options;
+
+/* ---- compression ----------------------------------------------------------- */
 
 /* Largest stream enec_compress() can write for this tensor: the stored size.
  * @return a byte count, or an error code for an invalid tensor description. */
@@ -118,10 +137,10 @@ ENEC_API size_t enec_read_header(const void *src, size_t src_size, enec_header *
 
 /* Decode a whole stream of exactly src_size bytes into dst (original_size bytes).
  * Verifies every checksum: on any error dst holds no claim of validity.
- * threads: 0 = all cores.
+ * opts may be NULL (all cores, auto backend); only threads and backend are read.
  * @return original_size, or an error code. */
 ENEC_API size_t enec_decompress(void *dst, size_t dst_capacity, const void *src,
-                                size_t src_size, int threads);
+                                size_t src_size, const enec_options *opts);
 
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 ENEC_API uint32_t enec_crc32c(uint32_t crc, const void *data, size_t len);

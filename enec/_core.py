@@ -60,6 +60,29 @@ class StreamInfo:
         return self.original_size / self.compressed_size if self.compressed_size else 0.0
 
 
+_BACKEND_IDS = dict(_enec.backend_ids())
+
+
+def backends() -> list:
+    """Names of the backends this machine can run, slowest (the scalar reference) first."""
+    return [name for name, i in sorted(_BACKEND_IDS.items(), key=lambda kv: kv[1])
+            if _enec.backend_available(i)]
+
+
+#: The backend backend="auto" uses on this machine.
+backend: str = _enec.auto_backend()
+
+
+def _backend_id(name: str) -> int:
+    if name == "auto":
+        return 0
+    if name not in _BACKEND_IDS:
+        raise ValueError(f"enec: unknown backend {name!r}; known: auto, {', '.join(_BACKEND_IDS)}")
+    if not _enec.backend_available(_BACKEND_IDS[name]):
+        raise ValueError(f"enec: backend {name!r} cannot run on this machine; available: {backends()}")
+    return _BACKEND_IDS[name]
+
+
 def _resolve_dtype(dtype) -> np.dtype:
     if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
         return _BF16
@@ -113,7 +136,7 @@ def _bytes_view(a: np.ndarray) -> memoryview:
     return memoryview(a.reshape(-1).view(np.uint8))
 
 
-def compress(array, *, dtype=None, threads: int = 0, params=None) -> bytes:
+def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str = "auto") -> bytes:
     """Compress an array losslessly into one enec stream.
 
     bfloat16 (ml_dtypes), float16 and float32 are coded with ENEC when that is smaller;
@@ -121,7 +144,9 @@ def compress(array, *, dtype=None, threads: int = 0, params=None) -> bytes:
     dtype: read the array's bits as this dtype ("bfloat16" for uint16 data).
     threads: worker threads, 0 = all cores; the output is the same for any count.
     params: force (b, n, m, L) instead of searching; ValueError if they cannot code the data.
+    backend: "auto", or one of enec.backends(); every backend writes the same bytes.
     """
+    bid = _backend_id(backend)
     a = _prepare(array, dtype)
     code = _CODED.get(a.dtype, (0, 0))[0]
     if params is not None:
@@ -129,18 +154,20 @@ def compress(array, *, dtype=None, threads: int = 0, params=None) -> bytes:
             raise TypeError(f"enec: params given but {a.dtype} is not an ENEC-coded dtype")
         params = tuple(int(v) for v in tuple(params)[:4])
     return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype),
-                          threads=int(threads), params=params)
+                          threads=int(threads), params=params, backend=bid)
 
 
 def _nbytes(data) -> int:
     return memoryview(data).nbytes
 
 
-def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0) -> np.ndarray:
+def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
+               backend: str = "auto") -> np.ndarray:
     """Decode an enec stream to an array of its original dtype and shape.
 
     out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
     Raises CorruptDataError for damaged, truncated or foreign input."""
+    bid = _backend_id(backend)
     h = _enec.read_header(data)
     if h["stream_size"] != _nbytes(data):
         raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
@@ -153,7 +180,7 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0) -> n
         if out.size != h["count"] or out.dtype.itemsize != dt.itemsize:
             raise ValueError(f"enec: out must hold {h['count']} elements of {dt.itemsize} bytes, "
                              f"got {out.size} of {out.dtype.itemsize}")
-    _enec.decompress_into(data, _bytes_view(out), threads=int(threads))
+    _enec.decompress_into(data, _bytes_view(out), threads=int(threads), backend=bid)
     return out
 
 

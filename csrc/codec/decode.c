@@ -1,7 +1,8 @@
-/* decode.c - the portable reference decoder: validates everything, decodes blocks independently, checks CRCs. */
+/* decode.c - the decoder driver (validation, block scheduling, CRC checks) and the portable reference block kernel. */
 #include <stdlib.h>
 #include "../common/threads.h"
 #include "elements.h"
+#include "kernels.h"
 #include "layout.h"
 #include "pack.h"
 
@@ -9,49 +10,41 @@ typedef struct {
     const uint8_t *src;
     uint8_t *dst;
     const enec_layout *l;
+    const enec_kernels *k;
     const uint64_t *high_at;  /* stream offset of each block's HIGH bytes */
 } dec_ctx;
 
 typedef struct {
     uint16_t low[ENEC_BLOCK], high[ENEC_BLOCK], r3[ENEC_BLOCK];
     uint16_t rank[ENEC_BLOCK / 16];
-    uint8_t flag[ENEC_BLOCK / 16];
 } dec_scratch;
 
-static size_t decode_block(const dec_ctx *c, dec_scratch *s, uint64_t blk)
+void enec_decode_block_ref(const enec_dec_block *io, void *scratch)
 {
-    const enec_layout *l = c->l;
+    dec_scratch *s = (dec_scratch *)scratch;
+    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
-    const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / L;
-    const uint32_t itemsize = l->di->itemsize;
-    const uint8_t *raw = c->src + l->raw_off + blk * l->raw_block;
-    const uint8_t *low = c->src + l->low_off + blk * l->low_block;
-    const uint8_t *mask = c->src + l->mask_off + blk * l->mask_block;
-    const uint8_t *entry = c->src + l->table_off + ENEC_TABLE_ENTRY * blk;
-    uint8_t *out = c->dst + blk * ENEC_BLOCK * itemsize;
+    const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
+    const uint8_t *raw = io->raw, *mask = io->mask;
+    uint8_t *out = io->out;
 
-    /* Mask to 0/1 flags, then an exclusive prefix sum gives each flagged
-     * column its row position in the HIGH values. */
-    uint32_t F = 0;
-    for (uint32_t j = 0; j < G; j++) {
-        s->flag[j] = (mask[j >> 3] >> (j & 7)) & 1;
-        s->rank[j] = (uint16_t)F;
-        F += s->flag[j];
+    /* An exclusive prefix sum over the flags gives each flagged column its
+     * position among the HIGH values of a row. */
+    for (uint32_t j = 0, r = 0; j < G; j++) {
+        s->rank[j] = (uint16_t)r;
+        r += (mask[j >> 3] >> (j & 7)) & 1;
     }
-    if (G & 7) ENEC_CHECK((mask[G >> 3] >> (G & 7)) == 0);
-    ENEC_CHECK((uint64_t)F * enec_high_group_bytes(p) == enec_load32(entry + 4));
-    ENEC_CHECK(F == 0 || m < n);
-
-    enec_unpack(s->low, low, B, m);
-    enec_unpack(s->high, c->src + c->high_at[blk], (size_t)L * F, n - m);
+    enec_unpack(s->low, io->low, B, m);
+    enec_unpack(s->high, io->high, (size_t)L * F, n - m);
     if (l->di->dtype == ENEC_DTYPE_FP16) enec_unpack(s->r3, raw + B, B, 3);
 
     for (uint32_t k = 0; k < L; k++) {
         for (uint32_t j = 0; j < G; j++) {
             uint32_t e = j + k * G;
             if (e >= valid) break; /* the rest of this row is padding of the last block */
-            unsigned y = s->low[e] | (s->flag[j] ? (unsigned)s->high[k * F + s->rank[j]] << m : 0u);
+            unsigned flag = (mask[j >> 3] >> (j & 7)) & 1;
+            unsigned y = s->low[e] | (flag ? (unsigned)s->high[k * F + s->rank[j]] << m : 0u);
             unsigned x = enec_uncode(b, y, n, E);
             switch (l->di->dtype) {
             case ENEC_DTYPE_BF16: enec_store16(out + 2 * e, bf16_join(x, raw[e])); break;
@@ -63,24 +56,68 @@ static size_t decode_block(const dec_ctx *c, dec_scratch *s, uint64_t blk)
             }
         }
     }
-    ENEC_CHECK(enec_crc32c(0, out, (size_t)valid * itemsize) == enec_load32(entry));
-    return 0;
+}
+
+/* Checks shared by every backend: the mask's unused bits and its count of
+ * flagged groups against the block table. Returns F, or -1 when corrupt. */
+static int64_t check_mask(const enec_layout *l, const uint8_t *mask, uint32_t B, uint32_t high_size)
+{
+    const enec_params *p = &l->p;
+    uint32_t G = B / p->L, F = 0;
+    for (uint32_t i = 0; i < G / 8; i++) F += (uint32_t)__builtin_popcount(mask[i]);
+    if (G & 7) {
+        uint8_t last = mask[G >> 3];
+        if (last >> (G & 7)) return -1;
+        F += (uint32_t)__builtin_popcount(last);
+    }
+    if ((uint64_t)F * enec_high_group_bytes(p) != high_size) return -1;
+    if (F && p->m == p->n) return -1;
+    return F;
 }
 
 static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 {
     (void)worker;
-    dec_scratch *s = (dec_scratch *)malloc(sizeof *s);
-    if (!s) return ENEC_ERROR(NOMEM);
+    const dec_ctx *c = (const dec_ctx *)ctx;
+    const enec_layout *l = c->l;
+    const uint32_t itemsize = l->di->itemsize;
+    void *scratch = enec_aligned_alloc(ENEC_SCRATCH_BYTES);
+    if (!scratch) return ENEC_ERROR(NOMEM);
     size_t r = 0;
-    for (uint64_t blk = begin; blk < end && !r; blk++) r = decode_block((const dec_ctx *)ctx, s, blk);
-    free(s);
+    for (uint64_t blk = begin; blk < end; blk++) {
+        const uint8_t *entry = c->src + l->table_off + ENEC_TABLE_ENTRY * blk;
+        enec_dec_block io;
+        io.l = l;
+        io.B = enec_block_B(l, blk);
+        io.valid = enec_block_valid(l, blk);
+        io.raw = c->src + l->raw_off + blk * l->raw_block;
+        io.low = c->src + l->low_off + blk * l->low_block;
+        io.mask = c->src + l->mask_off + blk * l->mask_block;
+        io.high = c->src + c->high_at[blk];
+        io.out = c->dst + blk * ENEC_BLOCK * itemsize;
+        int64_t F = check_mask(l, io.mask, io.B, enec_load32(entry + 4));
+        if (F < 0) {
+            r = ENEC_ERROR(CORRUPT);
+            break;
+        }
+        io.F = (uint32_t)F;
+        c->k->decode_block(&io, scratch);
+        if (enec_crc32c(0, io.out, (size_t)io.valid * itemsize) != enec_load32(entry)) {
+            r = ENEC_ERROR(CORRUPT);
+            break;
+        }
+    }
+    enec_aligned_free(scratch);
     return r;
 }
 
-size_t enec_decompress(void *dst, size_t cap, const void *src_, size_t src_size, int threads)
+size_t enec_decompress(void *dst, size_t cap, const void *src_, size_t src_size, const enec_options *opts)
 {
     const uint8_t *src = (const uint8_t *)src_;
+    enec_options o = {0, 0, 0, NULL};
+    if (opts) o = *opts;
+    const enec_kernels *k = enec_kernels_get(o.backend);
+    if (!k) return ENEC_ERROR(BACKEND);
     enec_header h;
     if (!src || (!dst && cap)) return ENEC_ERROR(BAD_ARGUMENT);
     size_t r = enec_read_header(src, src_size, &h);
@@ -105,8 +142,8 @@ size_t enec_decompress(void *dst, size_t cap, const void *src_, size_t src_size,
         high_at[i] = at;
         at += enec_load32(src + l.table_off + ENEC_TABLE_ENTRY * i + 4);
     }
-    dec_ctx c = {src, (uint8_t *)dst, &l, high_at};
-    r = enec_parallel_for(enec_resolve_threads(threads, l.nblocks), l.nblocks, decode_range, &c);
+    dec_ctx c = {src, (uint8_t *)dst, &l, k, high_at};
+    r = enec_parallel_for(enec_resolve_threads(o.threads, l.nblocks), l.nblocks, decode_range, &c);
     free(high_at);
     return enec_is_error(r) ? r : (size_t)h.original_size;
 }

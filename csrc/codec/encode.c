@@ -4,6 +4,7 @@
 #include "elements.h"
 #include "layout.h"
 #include "pack.h"
+#include "kernels.h"
 #include "search.h"
 
 typedef struct {
@@ -15,7 +16,8 @@ typedef struct {
     const uint8_t *src;
     uint8_t *dst;
     const enec_layout *l;
-    high_buf hb[256];
+    const enec_kernels *k;
+    high_buf hb[ENEC_MAX_THREADS];
 } enc_ctx;
 
 typedef struct {
@@ -35,18 +37,15 @@ static size_t high_reserve(high_buf *hb, size_t more)
     return 0;
 }
 
-/* Code one block: RAW, LOW and MASK in place in dst, HIGH appended to hb. */
-static size_t encode_block(enc_ctx *c, enc_scratch *s, uint64_t blk, high_buf *hb)
+uint32_t enec_encode_block_ref(const enec_enc_block *io, void *scratch)
 {
-    const enec_layout *l = c->l;
+    enc_scratch *s = (enc_scratch *)scratch;
+    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned b = p->b, n = p->n, m = p->m, L = p->L, h = n - m;
-    const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / L;
-    const uint32_t itemsize = l->di->itemsize;
-    const uint8_t *in = c->src + blk * ENEC_BLOCK * itemsize;
-    uint8_t *raw = c->dst + l->raw_off + blk * l->raw_block;
-    uint8_t *low = c->dst + l->low_off + blk * l->low_block;
-    uint8_t *mask = c->dst + l->mask_off + blk * l->mask_block;
+    const uint32_t B = io->B, valid = io->valid, G = B / L;
+    const uint8_t *in = io->in;
+    uint8_t *raw = io->raw, *mask = io->mask;
     uint16_t *y = s->y, *v = s->lanes;
 
     /* Split; padding elements get code 0 and raw 0. */
@@ -81,7 +80,7 @@ static size_t encode_block(enc_ctx *c, enc_scratch *s, uint64_t blk, high_buf *h
     }
 
     for (uint32_t i = 0; i < B; i++) v[i] = (uint16_t)(y[i] & ((1u << m) - 1));
-    enec_pack(low, v, B, m);
+    enec_pack(io->low, v, B, m);
 
     /* Strided groups: column j holds elements j, j + G, j + 2G, ... */
     memset(mask, 0, (G + 7) / 8);
@@ -94,30 +93,43 @@ static size_t encode_block(enc_ctx *c, enc_scratch *s, uint64_t blk, high_buf *h
             s->cols[F++] = (uint16_t)j;
         }
     }
-
-    size_t hsize = (size_t)F * enec_high_group_bytes(p);
-    if (hsize) {
-        size_t r = high_reserve(hb, hsize);
-        if (r) return r;
+    if (F) {
         for (uint32_t k = 0; k < L; k++)
-            for (uint32_t r2 = 0; r2 < F; r2++) v[k * F + r2] = (uint16_t)(y[s->cols[r2] + k * G] >> m);
-        hb->len += enec_pack(hb->buf + hb->len, v, (size_t)L * F, h);
+            for (uint32_t r = 0; r < F; r++) v[k * F + r] = (uint16_t)(y[s->cols[r] + k * G] >> m);
+        enec_pack(io->high, v, (size_t)L * F, h);
     }
-
-    uint8_t *entry = c->dst + l->table_off + ENEC_TABLE_ENTRY * blk;
-    enec_store32(entry, enec_crc32c(0, in, (size_t)valid * itemsize));
-    enec_store32(entry + 4, (uint32_t)hsize);
-    return 0;
+    return F;
 }
 
 static size_t encode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 {
     enc_ctx *c = (enc_ctx *)ctx;
-    enc_scratch *s = (enc_scratch *)malloc(sizeof *s);
-    if (!s) return ENEC_ERROR(NOMEM);
+    const enec_layout *l = c->l;
+    high_buf *hb = &c->hb[worker];
+    const uint32_t itemsize = l->di->itemsize;
+    const uint64_t gbytes = enec_high_group_bytes(&l->p);
+    void *scratch = enec_aligned_alloc(ENEC_SCRATCH_BYTES);
+    if (!scratch) return ENEC_ERROR(NOMEM);
     size_t r = 0;
-    for (uint64_t blk = begin; blk < end && !r; blk++) r = encode_block(c, s, blk, &c->hb[worker]);
-    free(s);
+    for (uint64_t blk = begin; blk < end && !r; blk++) {
+        enec_enc_block io;
+        io.l = l;
+        io.B = enec_block_B(l, blk);
+        io.valid = enec_block_valid(l, blk);
+        io.in = c->src + blk * ENEC_BLOCK * itemsize;
+        io.raw = c->dst + l->raw_off + blk * l->raw_block;
+        io.low = c->dst + l->low_off + blk * l->low_block;
+        io.mask = c->dst + l->mask_off + blk * l->mask_block;
+        r = high_reserve(hb, (size_t)io.B * (l->p.n - l->p.m) / 8);
+        if (r) break;
+        io.high = hb->buf + hb->len;
+        uint32_t F = c->k->encode_block(&io, scratch);
+        hb->len += (size_t)(F * gbytes);
+        uint8_t *entry = c->dst + l->table_off + ENEC_TABLE_ENTRY * blk;
+        enec_store32(entry, enec_crc32c(0, io.in, (size_t)io.valid * itemsize));
+        enec_store32(entry + 4, (uint32_t)(F * gbytes));
+    }
+    enec_aligned_free(scratch);
     return r;
 }
 
@@ -170,13 +182,16 @@ size_t enec_compress(void *dst_, size_t cap, const void *src_, const enec_tensor
     if (!check_tensor(t, &count, &nbytes) || !dst || (!src && nbytes)) return ENEC_ERROR(BAD_ARGUMENT);
     uint64_t stored = enec_header_bytes(t->ndim, t->descr_len) + nbytes;
     if (cap < stored) return ENEC_ERROR(DST_TOO_SMALL);
-    enec_options o = {0, 0, NULL};
+    enec_options o = {0, 0, 0, NULL};
     if (opts) o = *opts;
+    const enec_kernels *k = enec_kernels_get(o.backend);
+    if (!k) return ENEC_ERROR(BACKEND);
     const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
     if (!di || o.force_stored || count == 0) return write_stored(dst, src, t, count, nbytes);
 
     uint64_t hist[ENEC_HIST_BINS];
-    enec_histogram(src, count, t->dtype, hist);
+    size_t hr = enec_histogram_parallel(k, o.threads, src, count, t->dtype, hist);
+    if (enec_is_error(hr)) return hr;
     enec_params p;
     if (o.params) {
         p = *o.params;
@@ -193,7 +208,7 @@ size_t enec_compress(void *dst_, size_t cap, const void *src_, const enec_tensor
 
     enc_ctx *c = (enc_ctx *)calloc(1, sizeof *c);
     if (!c) return ENEC_ERROR(NOMEM);
-    c->src = src, c->dst = dst, c->l = &l;
+    c->src = src, c->dst = dst, c->l = &l, c->k = k;
     int threads = enec_resolve_threads(o.threads, l.nblocks);
     size_t r = enec_parallel_for(threads, l.nblocks, encode_range, c);
     uint64_t high = 0;

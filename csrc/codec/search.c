@@ -1,7 +1,10 @@
 /* search.c - the per-tensor parameter search of FORMAT.md section 5: one histogram pass, then an exhaustive search. */
+#include <stdlib.h>
 #include "../common/internal.h"
 #include "elements.h"
 #include "layout.h"
+#include "../common/threads.h"
+#include "kernels.h"
 #include "search.h"
 
 static unsigned bitlen(unsigned v)
@@ -12,7 +15,7 @@ static unsigned bitlen(unsigned v)
 }
 static unsigned ceil_log2(unsigned v) { return v <= 1 ? 0 : bitlen(v - 1); }
 
-void enec_histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+void enec_histogram_ref(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
 {
     memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
     switch (dtype) {
@@ -77,12 +80,53 @@ void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_param
     out->bits = best;
 }
 
+typedef struct {
+    const enec_kernels *k;
+    const uint8_t *src;
+    uint64_t count;
+    enec_dtype dtype;
+    uint32_t itemsize;
+    uint64_t (*hist)[ENEC_HIST_BINS];
+} hist_ctx;
+
+/* Items are chunks of ENEC_BLOCK elements, so ranges split on block edges. */
+static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
+{
+    hist_ctx *c = (hist_ctx *)ctx;
+    uint64_t lo = begin * ENEC_BLOCK, hi = end * ENEC_BLOCK;
+    if (hi > c->count) hi = c->count;
+    c->k->histogram(c->src + lo * c->itemsize, hi - lo, c->dtype, c->hist[worker]);
+    return 0;
+}
+
+size_t enec_histogram_parallel(const enec_kernels *k, int threads, const uint8_t *src, uint64_t count,
+                               enec_dtype dtype, uint64_t *hist)
+{
+    uint64_t chunks = (count + ENEC_BLOCK - 1) / ENEC_BLOCK;
+    int t = enec_resolve_threads(threads, chunks);
+    if (t <= 1) {
+        k->histogram(src, count, dtype, hist);
+        return 0;
+    }
+    uint64_t (*parts)[ENEC_HIST_BINS] = calloc((size_t)t, sizeof *parts);
+    if (!parts) return ENEC_ERROR(NOMEM);
+    hist_ctx c = {k, src, count, dtype, enec_dtype_lookup(dtype)->itemsize, parts};
+    size_t r = enec_parallel_for(t, chunks, hist_range, &c);
+    memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
+    for (int w = 0; w < t; w++)
+        for (unsigned x = 0; x < ENEC_HIST_BINS; x++) hist[x] += parts[w][x];
+    free(parts);
+    return r;
+}
+
 size_t enec_search_params(const void *src, uint64_t count, enec_dtype dtype, enec_params *out)
 {
     const enec_dtype_info *di = enec_dtype_lookup(dtype);
-    if (!di || !out || count == 0 || (!src && count)) return ENEC_ERROR(BAD_ARGUMENT);
+    if (!di || !out || count == 0 || !src) return ENEC_ERROR(BAD_ARGUMENT);
     uint64_t hist[ENEC_HIST_BINS];
-    enec_histogram((const uint8_t *)src, count, dtype, hist);
+    size_t r = enec_histogram_parallel(enec_kernels_get(ENEC_BACKEND_AUTO), 0, (const uint8_t *)src, count,
+                                       dtype, hist);
+    if (enec_is_error(r)) return r;
     enec_params_from_histogram(hist, di->ebits, out);
     return 0;
 }

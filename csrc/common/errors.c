@@ -19,6 +19,7 @@ const char *enec_error_name(size_t code)
     case ENEC_ERR_PARAMS: return "parameters cannot code this tensor";
     case ENEC_ERR_NOMEM: return "out of memory";
     case ENEC_ERR_THREADS: return "could not start worker threads";
+    case ENEC_ERR_BACKEND: return "backend not available on this CPU or build";
     default: return "unknown error";
     }
 }

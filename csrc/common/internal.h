@@ -38,4 +38,8 @@ static inline void enec_store64(uint8_t *p, uint64_t v)
 /* Number of CPU cores, at least 1. */
 int enec_cpu_count(void);
 
+/* 64-byte aligned scratch memory (kernels use aligned vector loads on it). */
+void *enec_aligned_alloc(size_t size);
+void enec_aligned_free(void *p);
+
 #endif

@@ -5,13 +5,19 @@
 #include "internal.h"
 #include "threads.h"
 
-#define ENEC_MAX_THREADS 256
-
 int enec_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > ENEC_MAX_THREADS ? ENEC_MAX_THREADS : (int)n);
 }
+
+void *enec_aligned_alloc(size_t size)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, size) == 0 ? p : NULL;
+}
+
+void enec_aligned_free(void *p) { free(p); }
 
 int enec_resolve_threads(int requested, uint64_t items)
 {

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define ENEC_MAX_THREADS 256
+
 /* Work for one thread: items [begin, end) of the loop, and which worker it is. */
 typedef size_t (*enec_range_fn)(void *ctx, uint64_t begin, uint64_t end, int worker);
 

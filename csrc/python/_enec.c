@@ -13,6 +13,7 @@ static PyObject *raise_error(size_t code)
     case ENEC_ERR_CORRUPT: PyErr_Format(CorruptDataError, "enec: %s", name); break;
     case ENEC_ERR_NOMEM: PyErr_NoMemory(); break;
     case ENEC_ERR_THREADS: PyErr_Format(PyExc_RuntimeError, "enec: %s", name); break;
+    case ENEC_ERR_BACKEND: PyErr_Format(PyExc_ValueError, "enec: %s (see enec.backends())", name); break;
     default: PyErr_Format(PyExc_ValueError, "enec: %s", name); break;
     }
     return NULL;
@@ -69,17 +70,18 @@ static int nbytes_match(const enec_tensor *t, uint64_t len)
 static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"data", "dtype", "itemsize", "shape", "descr", "threads", "stored", "params", NULL};
+    static char *kwlist[] = {"data", "dtype", "itemsize", "shape", "descr", "threads", "stored", "params",
+                             "backend", NULL};
     Py_buffer src = {0}, descr = {0};
-    int dtype, threads = 0, stored = 0;
+    int dtype, threads = 0, stored = 0, backend = 0;
     Py_ssize_t itemsize;
     PyObject *shape, *params = Py_None, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipO", kwlist, &src, &dtype, &itemsize, &shape,
-                                     &descr, &threads, &stored, &params))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipOi", kwlist, &src, &dtype, &itemsize, &shape,
+                                     &descr, &threads, &stored, &params, &backend))
         return NULL;
     enec_tensor t;
     enec_params p = {0};
-    enec_options o = {threads, stored, NULL};
+    enec_options o = {threads, backend, stored, NULL};
     size_t bound, r;
     if (parse_tensor(dtype, itemsize, shape, &descr, &t) < 0) goto done;
     if (params != Py_None) {
@@ -168,13 +170,14 @@ static PyObject *py_read_header(PyObject *self, PyObject *args)
 static PyObject *py_decompress_into(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"data", "out", "threads", NULL};
+    static char *kwlist[] = {"data", "out", "threads", "backend", NULL};
     Py_buffer src, dst;
-    int threads = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*w*|i", kwlist, &src, &dst, &threads)) return NULL;
+    int threads = 0, backend = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*w*|ii", kwlist, &src, &dst, &threads, &backend)) return NULL;
     size_t r;
+    enec_options o = {threads, backend, 0, NULL};
     Py_BEGIN_ALLOW_THREADS
-    r = enec_decompress(dst.buf, (size_t)dst.len, src.buf, (size_t)src.len, threads);
+    r = enec_decompress(dst.buf, (size_t)dst.len, src.buf, (size_t)src.len, &o);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
@@ -215,7 +218,41 @@ static PyObject *py_crc32c(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLong(r);
 }
 
+static PyObject *py_backends(PyObject *self, PyObject *args)
+{
+    (void)self, (void)args;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (int b = ENEC_BACKEND_SCALAR; b < ENEC_BACKEND_COUNT; b++) {
+        PyObject *v = PyLong_FromLong(b);
+        if (!v || PyDict_SetItemString(d, enec_backend_name(b), v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *py_backend_available(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int b;
+    if (!PyArg_ParseTuple(args, "i", &b)) return NULL;
+    return PyBool_FromLong(enec_backend_available(b));
+}
+
+static PyObject *py_auto_backend(PyObject *self, PyObject *args)
+{
+    (void)self, (void)args;
+    return PyUnicode_FromString(enec_backend_name(ENEC_BACKEND_AUTO));
+}
+
 static PyMethodDef methods[] = {
+    {"backend_ids", py_backends, METH_NOARGS, "backend_ids() -> {name: id} of every backend this build knows"},
+    {"backend_available", py_backend_available, METH_VARARGS, "backend_available(id) -> bool"},
+    {"auto_backend", py_auto_backend, METH_NOARGS, "auto_backend() -> name of the backend 'auto' picks"},
     {"compress", (PyCFunction)(void (*)(void))py_compress, METH_VARARGS | METH_KEYWORDS,
      "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None) -> bytes"},
     {"read_header", py_read_header, METH_VARARGS, "read_header(data) -> dict: parse and validate a stream header"},

@@ -1,0 +1,416 @@
+/* kernels_avx2.c - AVX2 block kernels: the reference's arithmetic on sixteen 16-bit lanes at a time. */
+#include "cpu.h"
+#if ENEC_X86
+#include <immintrin.h>
+#include "../codec/elements.h"
+#include "../codec/kernels.h"
+#include "../codec/pack.h"
+
+#define TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
+
+/* Scratch layout (ENEC_SCRATCH_BYTES): four lane arrays of ENEC_BLOCK and two of G. */
+typedef struct {
+    uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
+    uint16_t acc[ENEC_BLOCK / 16], cols[ENEC_BLOCK / 16];
+} scratch;
+
+TARGET static inline __m256i splat16(unsigned v) { return _mm256_set1_epi16((short)v); }
+
+/* ---- hierarchical halving packing, vectorised stage by stage -------------- */
+
+/* v[i] |= v[i + n] << w for i < n */
+TARGET static void fold(uint16_t *v, size_t n, unsigned w)
+{
+    const __m128i sh = _mm_cvtsi32_si128((int)w);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(v + i));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(v + i + n));
+        _mm256_storeu_si256((__m256i *)(v + i), _mm256_or_si256(a, _mm256_sll_epi16(c, sh)));
+    }
+    for (; i < n; i++) v[i] = (uint16_t)(v[i] | (v[i + n] << w));
+}
+
+/* Emit the low byte of v[0..n) and, when more bits remain, shift them down. */
+TARGET static void emit(uint8_t *out, uint16_t *v, size_t n, int shift)
+{
+    const __m256i lo = splat16(0xFF);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(v + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(v + i + 16));
+        __m256i bytes = _mm256_packus_epi16(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo));
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_permute4x64_epi64(bytes, 0xD8));
+        if (shift) {
+            _mm256_storeu_si256((__m256i *)(v + i), _mm256_srli_epi16(a, 8));
+            _mm256_storeu_si256((__m256i *)(v + i + 16), _mm256_srli_epi16(b, 8));
+        }
+    }
+    for (; i < n; i++) {
+        out[i] = (uint8_t)v[i];
+        if (shift) v[i] >>= 8;
+    }
+}
+
+/* Same bytes as enec_pack (pack.c). */
+TARGET static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w)
+{
+    uint8_t *o = out;
+    while (w > 0) {
+        while (w < 8) {
+            n >>= 1;
+            fold(v, n, w);
+            w <<= 1;
+        }
+        emit(o, v, n, w > 8);
+        o += n;
+        w -= 8;
+    }
+    return (size_t)(o - out);
+}
+
+/* v[i + half] = v[i] >> w; v[i] &= 2^w - 1 for i < half */
+TARGET static void unfold(uint16_t *v, size_t half, unsigned w)
+{
+    const __m128i sh = _mm_cvtsi32_si128((int)w);
+    const __m256i mask = splat16((1u << w) - 1);
+    size_t i = 0;
+    for (; i + 16 <= half; i += 16) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(v + i));
+        _mm256_storeu_si256((__m256i *)(v + i + half), _mm256_srl_epi16(a, sh));
+        _mm256_storeu_si256((__m256i *)(v + i), _mm256_and_si256(a, mask));
+    }
+    for (; i < half; i++) {
+        v[i + half] = (uint16_t)(v[i] >> w);
+        v[i] &= (uint16_t)((1u << w) - 1);
+    }
+}
+
+/* v[i] = (hi ? v[i] << 8 : 0) | in[i] for i < n */
+TARGET static void load_bytes(uint16_t *v, const uint8_t *in, size_t n, int hi)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + i)));
+        if (hi) b = _mm256_or_si256(b, _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(v + i)), 8));
+        _mm256_storeu_si256((__m256i *)(v + i), b);
+    }
+    for (; i < n; i++) v[i] = (uint16_t)((hi ? v[i] << 8 : 0) | in[i]);
+}
+
+/* Same lanes as enec_unpack (pack.c). */
+TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
+{
+    if (w == 0) {
+        memset(v, 0, n * sizeof *v);
+        return;
+    }
+    unsigned k = 0;
+    while ((w << k) < 8) k++;
+    size_t nn = n >> k;
+    unsigned W = w << k;
+    if (W == 8) {
+        load_bytes(v, in, nn, 0);
+    } else {
+        unpack(v, in + nn, nn, W - 8);
+        load_bytes(v, in, nn, 1);
+    }
+    for (int s = (int)k - 1; s >= 0; s--) unfold(v, n >> (s + 1), w << s);
+}
+
+/* ---- histogram -------------------------------------------------------------- */
+
+/* Four sub-histograms break the store-to-load chain when neighbours share an exponent. */
+TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+{
+    static const unsigned shift[4] = {0, 7, 10, 7}, mask[4] = {0, 0xFF, 0x1F, 0xFF};
+    const unsigned sh = shift[dtype], mk = mask[dtype];
+    const size_t stride = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
+    const uint8_t *p = src + (dtype == ENEC_DTYPE_FP32 ? 2 : 0); /* the word holding the exponent */
+    uint32_t h[4][256];
+    memset(h, 0, sizeof h);
+    memset(hist, 0, sizeof(uint64_t) * 256);
+    uint64_t i = 0;
+    while (i < count) {
+        /* Flush before a 32-bit bin could overflow. */
+        uint64_t end = count - i > (1u << 30) ? i + (1u << 30) : count;
+        for (; i + 4 <= end; i += 4) {
+            h[0][(enec_load16(p + stride * i) >> sh) & mk]++;
+            h[1][(enec_load16(p + stride * (i + 1)) >> sh) & mk]++;
+            h[2][(enec_load16(p + stride * (i + 2)) >> sh) & mk]++;
+            h[3][(enec_load16(p + stride * (i + 3)) >> sh) & mk]++;
+        }
+        for (; i < end; i++) h[0][(enec_load16(p + stride * i) >> sh) & mk]++;
+        for (int t = 0; t < 4; t++)
+            for (int x = 0; x < 256; x++) hist[x] += h[t][x];
+        memset(h, 0, sizeof h);
+    }
+}
+
+/* ---- encode ------------------------------------------------------------------ */
+
+/* y = (b - x) mod 2^n on sixteen lanes of exponents. */
+TARGET static inline __m256i code16(__m256i x, __m256i bv, __m256i nmask)
+{
+    return _mm256_and_si256(_mm256_sub_epi16(bv, x), nmask);
+}
+
+/* bf16 words (or fp32 high halves) to codes y and raw bytes r8. */
+TARGET static inline __m256i bf16_split(__m256i u, __m256i bv, __m256i nmask, __m256i *raw)
+{
+    const __m256i m80 = splat16(0x80), m7f = splat16(0x7F), mff = splat16(0xFF);
+    *raw = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u, 8), m80), _mm256_and_si256(u, m7f));
+    return code16(_mm256_and_si256(_mm256_srli_epi16(u, 7), mff), bv, nmask);
+}
+
+/* Two vectors of 16-bit values < 256 to 32 bytes in lane order. */
+TARGET static inline void store_bytes32(uint8_t *out, __m256i a, __m256i b)
+{
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
+}
+
+/* Split the block into codes y (and raw parts); returns how many leading
+ * elements the vector loop handled, the rest is for the scalar tail. */
+TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
+{
+    const enec_params *p = &io->l->p;
+    const __m256i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
+    const uint8_t *in = io->in;
+    uint8_t *raw = io->raw;
+    const uint32_t valid = io->valid, B = io->B;
+    uint32_t i = 0;
+    switch (io->l->di->dtype) {
+    case ENEC_DTYPE_BF16:
+        for (; i + 32 <= valid; i += 32) {
+            __m256i r0, r1;
+            __m256i y0 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i)), bv, nmask, &r0);
+            __m256i y1 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i + 32)), bv, nmask, &r1);
+            _mm256_storeu_si256((__m256i *)(s->y + i), y0);
+            _mm256_storeu_si256((__m256i *)(s->y + i + 16), y1);
+            store_bytes32(raw + i, r0, r1);
+        }
+        break;
+    case ENEC_DTYPE_FP16: {
+        const __m256i m1f = splat16(0x1F), mff = splat16(0xFF), m4 = splat16(4), m3 = splat16(3);
+        for (; i + 32 <= valid; i += 32) {
+            __m256i u0 = _mm256_loadu_si256((const __m256i *)(in + 2 * i));
+            __m256i u1 = _mm256_loadu_si256((const __m256i *)(in + 2 * i + 32));
+            _mm256_storeu_si256((__m256i *)(s->y + i), code16(_mm256_and_si256(_mm256_srli_epi16(u0, 10), m1f), bv, nmask));
+            _mm256_storeu_si256((__m256i *)(s->y + i + 16), code16(_mm256_and_si256(_mm256_srli_epi16(u1, 10), m1f), bv, nmask));
+            store_bytes32(raw + i, _mm256_and_si256(u0, mff), _mm256_and_si256(u1, mff));
+            __m256i t0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u0, 13), m4), _mm256_and_si256(_mm256_srli_epi16(u0, 8), m3));
+            __m256i t1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u1, 13), m4), _mm256_and_si256(_mm256_srli_epi16(u1, 8), m3));
+            _mm256_storeu_si256((__m256i *)(s->r3 + i), t0);
+            _mm256_storeu_si256((__m256i *)(s->r3 + i + 16), t1);
+        }
+        break;
+    }
+    default: {
+        const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+        for (; i + 32 <= valid; i += 32) {
+            __m256i hi[2], lo[2];
+            for (int h = 0; h < 2; h++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(in + 4 * (i + 16 * h)));
+                __m256i c = _mm256_loadu_si256((const __m256i *)(in + 4 * (i + 16 * h) + 32));
+                /* packus works per 128-bit lane; the permute restores element order */
+                hi[h] = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_srli_epi32(a, 16), _mm256_srli_epi32(c, 16)), 0xD8);
+                lo[h] = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(a, lo16), _mm256_and_si256(c, lo16)), 0xD8);
+                _mm256_storeu_si256((__m256i *)(raw + B + 2 * (i + 16 * h)), lo[h]);
+            }
+            __m256i r0, r1;
+            _mm256_storeu_si256((__m256i *)(s->y + i), bf16_split(hi[0], bv, nmask, &r0));
+            _mm256_storeu_si256((__m256i *)(s->y + i + 16), bf16_split(hi[1], bv, nmask, &r1));
+            store_bytes32(raw + i, r0, r1);
+        }
+        break;
+    }
+    }
+    return i;
+}
+
+TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const enec_layout *l = io->l;
+    const enec_params *p = &l->p;
+    const unsigned b = p->b, n = p->n, m = p->m, L = p->L;
+    const uint32_t B = io->B, valid = io->valid, G = B / L;
+    const enec_dtype dt = l->di->dtype;
+    uint8_t *raw = io->raw;
+
+    /* Vector split, then the reference's scalar split for the tail and padding. */
+    for (uint32_t i = split(io, s); i < B; i++) {
+        uint16_t u = 0, lo = 0;
+        if (i < valid) {
+            u = enec_load16(io->in + (dt == ENEC_DTYPE_FP32 ? 4 * i + 2 : 2 * i));
+            lo = dt == ENEC_DTYPE_FP32 ? enec_load16(io->in + 4 * i) : 0;
+        }
+        if (dt == ENEC_DTYPE_FP16) {
+            s->y[i] = i < valid ? enec_code(b, fp16_exp(u), n) : 0;
+            raw[i] = fp16_raw8(u);
+            s->r3[i] = fp16_raw3(u);
+        } else {
+            s->y[i] = i < valid ? enec_code(b, bf16_exp(u), n) : 0;
+            raw[i] = bf16_raw(u);
+            if (dt == ENEC_DTYPE_FP32) enec_store16(raw + B + 2 * i, lo);
+        }
+    }
+    if (dt == ENEC_DTYPE_FP16) pack(raw + B, s->r3, B, 3);
+
+    /* LOW: the m low bits of every code. */
+    const __m256i mmask = splat16((1u << m) - 1);
+    uint32_t i = 0;
+    for (; i + 16 <= B; i += 16)
+        _mm256_storeu_si256((__m256i *)(s->v + i),
+                            _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(s->y + i)), mmask));
+    for (; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
+    pack(io->low, s->v, B, m);
+
+    /* MASK: OR each row onto the column accumulators (the strided groups),
+     * then a group is flagged when its OR has bits above m. */
+    memcpy(s->acc, s->y, G * sizeof(uint16_t));
+    for (uint32_t k = 1; k < L; k++) {
+        const uint16_t *row = s->y + k * G;
+        uint32_t j = 0;
+        for (; j + 16 <= G; j += 16) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(s->acc + j));
+            _mm256_storeu_si256((__m256i *)(s->acc + j), _mm256_or_si256(a, _mm256_loadu_si256((const __m256i *)(row + j))));
+        }
+        for (; j < G; j++) s->acc[j] |= row[j];
+    }
+    uint8_t *mask = io->mask;
+    memset(mask, 0, (G + 7) / 8);
+    uint32_t F = 0;
+    const __m128i msh = _mm_cvtsi32_si128((int)m);
+    uint32_t j = 0;
+    for (; j + 16 <= G; j += 16) {
+        __m256i hi = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(s->acc + j)), msh);
+        __m256i z = _mm256_cmpeq_epi16(hi, _mm256_setzero_si256());
+        __m256i zb = _mm256_permute4x64_epi64(_mm256_packs_epi16(z, z), 0xD8);
+        uint32_t bits = ~(uint32_t)_mm256_movemask_epi8(zb) & 0xFFFF;
+        mask[j >> 3] = (uint8_t)bits;
+        mask[(j >> 3) + 1] = (uint8_t)(bits >> 8);
+        while (bits) {
+            s->cols[F++] = (uint16_t)(j + (uint32_t)_tzcnt_u32(bits));
+            bits = _blsr_u32(bits);
+        }
+    }
+    for (; j < G; j++) {
+        if (s->acc[j] >> m) {
+            mask[j >> 3] |= (uint8_t)(1u << (j & 7));
+            s->cols[F++] = (uint16_t)j;
+        }
+    }
+
+    /* HIGH: the flagged columns' high bits, row by row. */
+    if (F) {
+        for (uint32_t k = 0; k < L; k++) {
+            const uint16_t *row = s->y + k * G;
+            uint16_t *dst = s->v + k * F;
+            for (uint32_t r = 0; r < F; r++) dst[r] = (uint16_t)(row[s->cols[r]] >> m);
+        }
+        pack(io->high, s->v, (size_t)L * F, n - m);
+    }
+    return F;
+}
+
+/* ---- decode ------------------------------------------------------------------ */
+
+/* x = (b - sext_n(y)) mod 2^E on sixteen lanes. */
+TARGET static inline __m256i uncode16(__m256i y, __m256i bv, __m128i sh, __m256i emask)
+{
+    __m256i s = _mm256_sra_epi16(_mm256_sll_epi16(y, sh), sh);
+    return _mm256_and_si256(_mm256_sub_epi16(bv, s), emask);
+}
+
+TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
+{
+    const __m256i m80 = splat16(0x80), m7f = splat16(0x7F);
+    return _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r, m80), 8), _mm256_slli_epi16(x, 7)),
+                           _mm256_and_si256(r, m7f));
+}
+
+TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const enec_layout *l = io->l;
+    const enec_params *p = &l->p;
+    const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
+    const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
+    const enec_dtype dt = l->di->dtype;
+    const uint8_t *raw = io->raw;
+    uint8_t *out = io->out;
+
+    unpack(s->y, io->low, B, m);
+    if (F) {
+        /* The flagged columns in order; row k of HIGH holds their high bits. */
+        uint32_t r = 0;
+        for (uint32_t j8 = 0; j8 < (G + 7) / 8; j8++) {
+            uint32_t bits = io->mask[j8];
+            while (bits) {
+                s->cols[r++] = (uint16_t)(8 * j8 + (uint32_t)_tzcnt_u32(bits));
+                bits = _blsr_u32(bits);
+            }
+        }
+        unpack(s->v, io->high, (size_t)L * F, n - m);
+        for (uint32_t k = 0; k < L; k++) {
+            uint16_t *row = s->y + k * G;
+            const uint16_t *hv = s->v + k * F;
+            for (uint32_t q = 0; q < F; q++) row[s->cols[q]] |= (uint16_t)(hv[q] << m);
+        }
+    }
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
+
+    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1);
+    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
+    uint32_t i = 0;
+    switch (dt) {
+    case ENEC_DTYPE_BF16:
+        for (; i + 16 <= valid; i += 16) {
+            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
+            __m256i r = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
+            _mm256_storeu_si256((__m256i *)(out + 2 * i), bf16_join16(x, r));
+        }
+        break;
+    case ENEC_DTYPE_FP16: {
+        const __m256i m4 = splat16(4), m3 = splat16(3);
+        for (; i + 16 <= valid; i += 16) {
+            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
+            __m256i r8 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
+            __m256i r3 = _mm256_loadu_si256((const __m256i *)(s->r3 + i));
+            __m256i u = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r3, m4), 13), _mm256_slli_epi16(x, 10));
+            u = _mm256_or_si256(u, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r3, m3), 8), r8));
+            _mm256_storeu_si256((__m256i *)(out + 2 * i), u);
+        }
+        break;
+    }
+    default:
+        for (; i + 16 <= valid; i += 16) {
+            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
+            __m256i r = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
+            __m256i hi = bf16_join16(x, r);
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(raw + B + 2 * i));
+            __m256i a = _mm256_unpacklo_epi16(lo, hi), c = _mm256_unpackhi_epi16(lo, hi);
+            _mm256_storeu_si256((__m256i *)(out + 4 * i), _mm256_permute2x128_si256(a, c, 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 4 * i + 32), _mm256_permute2x128_si256(a, c, 0x31));
+        }
+        break;
+    }
+    for (; i < valid; i++) {
+        unsigned x = enec_uncode(b, s->y[i], n, E);
+        if (dt == ENEC_DTYPE_BF16) {
+            enec_store16(out + 2 * i, bf16_join(x, raw[i]));
+        } else if (dt == ENEC_DTYPE_FP16) {
+            enec_store16(out + 2 * i, fp16_join(x, raw[i], s->r3[i]));
+        } else {
+            enec_store16(out + 4 * i + 2, bf16_join(x, raw[i]));
+            enec_store16(out + 4 * i, enec_load16(raw + B + 2 * i));
+        }
+    }
+}
+
+const enec_kernels enec_kernels_avx2 = {"avx2", histogram, encode_block, decode_block};
+
+#else
+typedef int enec_no_avx2; /* ISO C forbids an empty translation unit */
+#endif
