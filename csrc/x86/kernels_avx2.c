@@ -120,31 +120,83 @@ TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
 
 /* ---- histogram -------------------------------------------------------------- */
 
-/* Four sub-histograms break the store-to-load chain when neighbours share an exponent. */
+static void histogram_scalar(const uint8_t *src, uint64_t begin, uint64_t end, enec_dtype dtype, uint64_t *hist)
+{
+    for (uint64_t i = begin; i < end; i++) {
+        if (dtype == ENEC_DTYPE_BF16) hist[bf16_exp(enec_load16(src + 2 * i))]++;
+        else if (dtype == ENEC_DTYPE_FP16) hist[fp16_exp(enec_load16(src + 2 * i))]++;
+        else hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
+    }
+}
+
+/* The exponents of 32 elements as bytes, in any order (counting ignores it). */
+TARGET static inline __m256i exponents32(const uint8_t *p, enec_dtype dtype)
+{
+    if (dtype == ENEC_DTYPE_FP32) {
+        const __m256i m = _mm256_set1_epi32(0xFF);
+        __m256i a = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)p), 23), m);
+        __m256i b = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(p + 32)), 23), m);
+        __m256i c = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(p + 64)), 23), m);
+        __m256i d = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(p + 96)), 23), m);
+        return _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+    }
+    const unsigned sh = dtype == ENEC_DTYPE_BF16 ? 7 : 10;
+    const __m256i m = splat16(dtype == ENEC_DTYPE_BF16 ? 0xFF : 0x1F);
+    const __m128i s = _mm_cvtsi32_si128((int)sh);
+    __m256i a = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)p), s), m);
+    __m256i b = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(p + 32)), s), m);
+    return _mm256_packus_epi16(a, b);
+}
+
+/* Weight exponents crowd into a few values: count a 16-value window around
+ * the mode of a prefix with byte compares (32 elements per instruction),
+ * and the rare exponents outside it one by one. Exact for any data. */
 TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
 {
-    static const unsigned shift[4] = {0, 7, 10, 7}, mask[4] = {0, 0xFF, 0x1F, 0xFF};
-    const unsigned sh = shift[dtype], mk = mask[dtype];
-    const size_t stride = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
-    const uint8_t *p = src + (dtype == ENEC_DTYPE_FP32 ? 2 : 0); /* the word holding the exponent */
-    uint32_t h[4][256];
-    memset(h, 0, sizeof h);
     memset(hist, 0, sizeof(uint64_t) * 256);
-    uint64_t i = 0;
-    while (i < count) {
-        /* Flush before a 32-bit bin could overflow. */
-        uint64_t end = count - i > (1u << 30) ? i + (1u << 30) : count;
-        for (; i + 4 <= end; i += 4) {
-            h[0][(enec_load16(p + stride * i) >> sh) & mk]++;
-            h[1][(enec_load16(p + stride * (i + 1)) >> sh) & mk]++;
-            h[2][(enec_load16(p + stride * (i + 2)) >> sh) & mk]++;
-            h[3][(enec_load16(p + stride * (i + 3)) >> sh) & mk]++;
+    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
+    uint64_t i = count < 2048 ? count : 2048;
+    histogram_scalar(src, 0, i, dtype, hist);
+    unsigned mode = 0;
+    for (unsigned x = 1; x <= top; x++)
+        if (hist[x] > hist[mode]) mode = x;
+    int w0 = (int)mode - 12;
+    if (w0 > (int)top - 15) w0 = (int)top - 15;
+    if (w0 < 0) w0 = 0;
+
+    const __m256i w0v = _mm256_set1_epi8((char)w0), fifteen = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
+    __m256i cnt[16];
+    uint64_t total[16] = {0};
+    for (int t = 0; t < 16; t++) cnt[t] = zero;
+    unsigned since = 0;
+    for (; i + 32 <= count; i += 32) {
+        __m256i x = exponents32(src + i * isz, dtype);
+        __m256i d = _mm256_sub_epi8(x, w0v);
+        uint32_t outside = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(d, fifteen), d));
+        if (outside) {
+            uint8_t tmp[32];
+            _mm256_storeu_si256((__m256i *)tmp, x);
+            for (; outside; outside = _blsr_u32(outside)) hist[tmp[_tzcnt_u32(outside)]]++;
         }
-        for (; i < end; i++) h[0][(enec_load16(p + stride * i) >> sh) & mk]++;
-        for (int t = 0; t < 4; t++)
-            for (int x = 0; x < 256; x++) hist[x] += h[t][x];
-        memset(h, 0, sizeof h);
+#pragma GCC unroll 16
+        for (int t = 0; t < 16; t++) cnt[t] = _mm256_sub_epi8(cnt[t], _mm256_cmpeq_epi8(d, _mm256_set1_epi8((char)t)));
+        if (++since == 255) { /* byte counters would overflow next time */
+            for (int t = 0; t < 16; t++) {
+                __m256i sums = _mm256_sad_epu8(cnt[t], zero);
+                total[t] += (uint64_t)_mm256_extract_epi64(sums, 0) + (uint64_t)_mm256_extract_epi64(sums, 1) +
+                            (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
+                cnt[t] = zero;
+            }
+            since = 0;
+        }
     }
+    for (int t = 0; t < 16; t++) {
+        __m256i sums = _mm256_sad_epu8(cnt[t], zero);
+        total[t] += (uint64_t)_mm256_extract_epi64(sums, 0) + (uint64_t)_mm256_extract_epi64(sums, 1) +
+                    (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
+        hist[w0 + t] += total[t];
+    }
+    histogram_scalar(src, i, count, dtype, hist);
 }
 
 /* ---- encode ------------------------------------------------------------------ */
