@@ -2,6 +2,7 @@
 #include "cpu.h"
 #if ENEC_X86
 #include <immintrin.h>
+#include <pthread.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
 #include "../codec/pack.h"
@@ -368,6 +369,36 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
 
 /* ---- decode ------------------------------------------------------------------ */
 
+/* expand_lut[mb]: pshufb control placing packed 16-bit values under the set
+ * bits of mask byte mb (lane t takes value popcount(mb & (2^t - 1))) and
+ * zero under the clear ones. */
+static uint8_t expand_lut[256][16];
+static pthread_once_t expand_once = PTHREAD_ONCE_INIT;
+
+static void expand_init(void)
+{
+    for (unsigned mb = 0; mb < 256; mb++) {
+        unsigned idx = 0;
+        for (unsigned t = 0; t < 8; t++) {
+            int on = (mb >> t) & 1;
+            expand_lut[mb][2 * t] = on ? (uint8_t)(2 * idx) : 0x80;
+            expand_lut[mb][2 * t + 1] = on ? (uint8_t)(2 * idx + 1) : 0x80;
+            idx += (unsigned)on;
+        }
+    }
+}
+
+/* High bits (already shifted by m) of 16 columns j0..j0+15 of one row. */
+TARGET static inline __m256i expand16(const uint16_t *hrow, const uint16_t *rankp, const uint8_t *mask, uint32_t j0)
+{
+    uint32_t g = j0 >> 3;
+    __m128i a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hrow + rankp[g])),
+                                 _mm_loadu_si128((const __m128i *)expand_lut[mask[g]]));
+    __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hrow + rankp[g + 1])),
+                                 _mm_loadu_si128((const __m128i *)expand_lut[mask[g + 1]]));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+}
+
 /* x = (b - sext_n(y)) mod 2^E on sixteen lanes. */
 TARGET static inline __m256i uncode16(__m256i y, __m256i bv, __m128i sh, __m256i emask)
 {
@@ -382,6 +413,27 @@ TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
                            _mm256_and_si256(r, m7f));
 }
 
+/* One output vector: sixteen codes y to elements at element index i. */
+#define JOIN16(i, yv)                                                                                   \
+    do {                                                                                                \
+        __m256i x_ = uncode16((yv), bv, sh, emask);                                                     \
+        __m256i r_ = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + (i))));               \
+        if (dt == ENEC_DTYPE_BF16) {                                                                    \
+            _mm256_storeu_si256((__m256i *)(out + 2 * (i)), bf16_join16(x_, r_));                       \
+        } else if (dt == ENEC_DTYPE_FP16) {                                                             \
+            __m256i t_ = _mm256_loadu_si256((const __m256i *)(s->r3 + (i)));                            \
+            __m256i u_ = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m4), 13), _mm256_slli_epi16(x_, 10)); \
+            u_ = _mm256_or_si256(u_, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m3), 8), r_)); \
+            _mm256_storeu_si256((__m256i *)(out + 2 * (i)), u_);                                        \
+        } else {                                                                                        \
+            __m256i h_ = bf16_join16(x_, r_);                                                           \
+            __m256i l_ = _mm256_loadu_si256((const __m256i *)(raw + B + 2 * (i)));                      \
+            __m256i a_ = _mm256_unpacklo_epi16(l_, h_), c_ = _mm256_unpackhi_epi16(l_, h_);             \
+            _mm256_storeu_si256((__m256i *)(out + 4 * (i)), _mm256_permute2x128_si256(a_, c_, 0x20));   \
+            _mm256_storeu_si256((__m256i *)(out + 4 * (i) + 32), _mm256_permute2x128_si256(a_, c_, 0x31)); \
+        }                                                                                               \
+    } while (0)
+
 TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
 {
     scratch *s = (scratch *)scratch_;
@@ -390,76 +442,58 @@ TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
     const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
     const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
     const enec_dtype dt = l->di->dtype;
-    const uint8_t *raw = io->raw;
+    const uint8_t *raw = io->raw, *mask = io->mask;
     uint8_t *out = io->out;
+    uint16_t *rankp = s->cols; /* flagged columns before each group of 8 */
 
+    pthread_once(&expand_once, expand_init);
     unpack(s->y, io->low, B, m);
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
     if (F) {
-        /* The flagged columns in order; row k of HIGH holds their high bits. */
-        uint32_t r = 0;
-        for (uint32_t j8 = 0; j8 < (G + 7) / 8; j8++) {
-            uint32_t bits = io->mask[j8];
-            while (bits) {
-                s->cols[r++] = (uint16_t)(8 * j8 + (uint32_t)_tzcnt_u32(bits));
-                bits = _blsr_u32(bits);
+        unpack(s->v, io->high, (size_t)L * F, n - m);
+        /* pre-shift the high values once, so the join only ORs */
+        const __m128i msh = _mm_cvtsi32_si128((int)m);
+        for (uint32_t i = 0; i < L * F; i += 16)
+            _mm256_storeu_si256((__m256i *)(s->v + i), _mm256_sll_epi16(_mm256_loadu_si256((const __m256i *)(s->v + i)), msh));
+    }
+    for (uint32_t g = 0, r = 0; g < (G + 7) / 8; g++) {
+        rankp[g] = (uint16_t)r;
+        r += (uint32_t)__builtin_popcount(mask[g]);
+    }
+
+    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);
+    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
+    (void)m4, (void)m3;
+    /* Rows of G elements; each row's flagged high values sit at v + k F. */
+    for (uint32_t k = 0; k < L; k++) {
+        const uint32_t e0 = k * G;
+        const uint16_t *hrow = s->v + k * F;
+        uint32_t j = 0;
+        if (G % 16 == 0) {
+            for (; j < G && e0 + j + 16 <= valid; j += 16) {
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(s->y + e0 + j));
+                if (F) yv = _mm256_or_si256(yv, expand16(hrow, rankp, mask, j));
+                JOIN16(e0 + j, yv);
             }
         }
-        unpack(s->v, io->high, (size_t)L * F, n - m);
-        for (uint32_t k = 0; k < L; k++) {
-            uint16_t *row = s->y + k * G;
-            const uint16_t *hv = s->v + k * F;
-            for (uint32_t q = 0; q < F; q++) row[s->cols[q]] |= (uint16_t)(hv[q] << m);
-        }
-    }
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
-
-    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1);
-    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
-    uint32_t i = 0;
-    switch (dt) {
-    case ENEC_DTYPE_BF16:
-        for (; i + 16 <= valid; i += 16) {
-            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
-            __m256i r = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
-            _mm256_storeu_si256((__m256i *)(out + 2 * i), bf16_join16(x, r));
-        }
-        break;
-    case ENEC_DTYPE_FP16: {
-        const __m256i m4 = splat16(4), m3 = splat16(3);
-        for (; i + 16 <= valid; i += 16) {
-            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
-            __m256i r8 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
-            __m256i r3 = _mm256_loadu_si256((const __m256i *)(s->r3 + i));
-            __m256i u = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r3, m4), 13), _mm256_slli_epi16(x, 10));
-            u = _mm256_or_si256(u, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r3, m3), 8), r8));
-            _mm256_storeu_si256((__m256i *)(out + 2 * i), u);
-        }
-        break;
-    }
-    default:
-        for (; i + 16 <= valid; i += 16) {
-            __m256i x = uncode16(_mm256_loadu_si256((const __m256i *)(s->y + i)), bv, sh, emask);
-            __m256i r = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + i)));
-            __m256i hi = bf16_join16(x, r);
-            __m256i lo = _mm256_loadu_si256((const __m256i *)(raw + B + 2 * i));
-            __m256i a = _mm256_unpacklo_epi16(lo, hi), c = _mm256_unpackhi_epi16(lo, hi);
-            _mm256_storeu_si256((__m256i *)(out + 4 * i), _mm256_permute2x128_si256(a, c, 0x20));
-            _mm256_storeu_si256((__m256i *)(out + 4 * i + 32), _mm256_permute2x128_si256(a, c, 0x31));
-        }
-        break;
-    }
-    for (; i < valid; i++) {
-        unsigned x = enec_uncode(b, s->y[i], n, E);
-        if (dt == ENEC_DTYPE_BF16) {
-            enec_store16(out + 2 * i, bf16_join(x, raw[i]));
-        } else if (dt == ENEC_DTYPE_FP16) {
-            enec_store16(out + 2 * i, fp16_join(x, raw[i], s->r3[i]));
-        } else {
-            enec_store16(out + 4 * i + 2, bf16_join(x, raw[i]));
-            enec_store16(out + 4 * i, enec_load16(raw + B + 2 * i));
+        for (; j < G && e0 + j < valid; j++) {
+            uint32_t e = e0 + j, g = j >> 3;
+            unsigned y = s->y[e];
+            if ((mask[g] >> (j & 7)) & 1)
+                y |= hrow[rankp[g] + (uint32_t)__builtin_popcount(mask[g] & ((1u << (j & 7)) - 1))];
+            unsigned x = enec_uncode(b, y, n, E);
+            if (dt == ENEC_DTYPE_BF16) {
+                enec_store16(out + 2 * e, bf16_join(x, raw[e]));
+            } else if (dt == ENEC_DTYPE_FP16) {
+                enec_store16(out + 2 * e, fp16_join(x, raw[e], s->r3[e]));
+            } else {
+                enec_store16(out + 4 * e + 2, bf16_join(x, raw[e]));
+                enec_store16(out + 4 * e, enec_load16(raw + B + 2 * e));
+            }
         }
     }
 }
+#undef JOIN16
 
 const enec_kernels enec_kernels_avx2 = {"avx2", histogram, encode_block, decode_block};
 
