@@ -81,7 +81,7 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     const dec_ctx *c = (const dec_ctx *)ctx;
     const enec_layout *l = c->l;
     const uint32_t itemsize = l->di->itemsize;
-    void *scratch = enec_aligned_alloc(ENEC_SCRATCH_BYTES);
+    void *scratch = enec_thread_scratch(ENEC_SCRATCH_BYTES);
     if (!scratch) return ENEC_ERROR(NOMEM);
     size_t r = 0;
     for (uint64_t blk = begin; blk < end; blk++) {
@@ -107,7 +107,6 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
             break;
         }
     }
-    enec_aligned_free(scratch);
     return r;
 }
 

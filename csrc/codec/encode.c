@@ -108,7 +108,7 @@ static size_t encode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     high_buf *hb = &c->hb[worker];
     const uint32_t itemsize = l->di->itemsize;
     const uint64_t gbytes = enec_high_group_bytes(&l->p);
-    void *scratch = enec_aligned_alloc(ENEC_SCRATCH_BYTES);
+    void *scratch = enec_thread_scratch(ENEC_SCRATCH_BYTES);
     if (!scratch) return ENEC_ERROR(NOMEM);
     size_t r = 0;
     for (uint64_t blk = begin; blk < end && !r; blk++) {
@@ -129,7 +129,6 @@ static size_t encode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
         enec_store32(entry, enec_crc32c(0, io.in, (size_t)io.valid * itemsize));
         enec_store32(entry + 4, (uint32_t)(F * gbytes));
     }
-    enec_aligned_free(scratch);
     return r;
 }
 

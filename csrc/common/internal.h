@@ -42,4 +42,8 @@ int enec_cpu_count(void);
 void *enec_aligned_alloc(size_t size);
 void enec_aligned_free(void *p);
 
+/* This thread's scratch of at least size bytes (64-byte aligned), kept for
+ * the thread's next call; NULL when out of memory. Do not free it. */
+void *enec_thread_scratch(size_t size);
+
 #endif

@@ -19,6 +19,45 @@ void *enec_aligned_alloc(size_t size)
 
 void enec_aligned_free(void *p) { free(p); }
 
+/* Each thread keeps its scratch between calls: a fresh large allocation
+ * per call would be served by mmap and zero-faulted page by page, which
+ * costs more than coding an L2-sized tensor. Freed when the thread exits. */
+typedef struct {
+    void *p;
+    size_t size;
+} tls_scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *arg)
+{
+    tls_scratch *t = (tls_scratch *)arg;
+    free(t->p);
+    free(t);
+}
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+void *enec_thread_scratch(size_t size)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    tls_scratch *t = (tls_scratch *)pthread_getspecific(scratch_key);
+    if (!t) {
+        t = (tls_scratch *)calloc(1, sizeof *t);
+        if (!t) return NULL;
+        if (pthread_setspecific(scratch_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->size < size) {
+        free(t->p);
+        t->p = enec_aligned_alloc(size);
+        t->size = t->p ? size : 0;
+    }
+    return t->p;
+}
+
 int enec_resolve_threads(int requested, uint64_t items)
 {
     int t = requested <= 0 ? enec_cpu_count() : requested;

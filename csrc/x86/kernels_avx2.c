@@ -12,10 +12,35 @@
 /* Scratch layout (ENEC_SCRATCH_BYTES): four lane arrays of ENEC_BLOCK and two of G. */
 typedef struct {
     uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
-    uint16_t acc[ENEC_BLOCK / 16], cols[ENEC_BLOCK / 16];
+    uint16_t acc[ENEC_BLOCK / 16], cols[ENEC_BLOCK / 16]; /* cols: flagged groups before each mask byte */
 } scratch;
 
 TARGET static inline __m256i splat16(unsigned v) { return _mm256_set1_epi16((short)v); }
+
+/* pshufb controls for 8 lanes of 16 bits under a mask byte mb:
+ * expand_lut[mb] puts packed value popcount(mb & (2^t - 1)) into each set
+ * lane t and zero into clear lanes; compress_lut[mb] is its inverse, packing
+ * the set lanes to the front. */
+static uint8_t expand_lut[256][16], compress_lut[256][16];
+static pthread_once_t lut_once = PTHREAD_ONCE_INIT;
+
+static void lut_init(void)
+{
+    for (unsigned mb = 0; mb < 256; mb++) {
+        unsigned idx = 0;
+        memset(compress_lut[mb], 0x80, 16);
+        for (unsigned t = 0; t < 8; t++) {
+            int on = (mb >> t) & 1;
+            expand_lut[mb][2 * t] = on ? (uint8_t)(2 * idx) : 0x80;
+            expand_lut[mb][2 * t + 1] = on ? (uint8_t)(2 * idx + 1) : 0x80;
+            if (on) {
+                compress_lut[mb][2 * idx] = (uint8_t)(2 * t);
+                compress_lut[mb][2 * idx + 1] = (uint8_t)(2 * t + 1);
+            }
+            idx += (unsigned)on;
+        }
+    }
+}
 
 /* ---- hierarchical halving packing, vectorised stage by stage -------------- */
 
@@ -310,30 +335,31 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
     }
     if (dt == ENEC_DTYPE_FP16) pack(raw + B, s->r3, B, 3);
 
-    /* LOW: the m low bits of every code. */
+    /* One pass over the rows: LOW lanes (the m low bits of every code) and
+     * the OR of each strided group, a column of the row-major block. */
     const __m256i mmask = splat16((1u << m) - 1);
-    uint32_t i = 0;
-    for (; i + 16 <= B; i += 16)
-        _mm256_storeu_si256((__m256i *)(s->v + i),
-                            _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(s->y + i)), mmask));
-    for (; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
+    if (G % 16 == 0) {
+        for (uint32_t k = 0; k < L; k++) {
+            const uint16_t *row = s->y + k * G;
+            uint16_t *lowrow = s->v + k * G;
+            for (uint32_t j = 0; j < G; j += 16) {
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(row + j));
+                _mm256_storeu_si256((__m256i *)(lowrow + j), _mm256_and_si256(yv, mmask));
+                if (k) yv = _mm256_or_si256(yv, _mm256_loadu_si256((const __m256i *)(s->acc + j)));
+                _mm256_storeu_si256((__m256i *)(s->acc + j), yv);
+            }
+        }
+    } else {
+        for (uint32_t i = 0; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
+        memcpy(s->acc, s->y, G * sizeof(uint16_t));
+        for (uint32_t k = 1; k < L; k++)
+            for (uint32_t j = 0; j < G; j++) s->acc[j] |= s->y[k * G + j];
+    }
     pack(io->low, s->v, B, m);
 
-    /* MASK: OR each row onto the column accumulators (the strided groups),
-     * then a group is flagged when its OR has bits above m. */
-    memcpy(s->acc, s->y, G * sizeof(uint16_t));
-    for (uint32_t k = 1; k < L; k++) {
-        const uint16_t *row = s->y + k * G;
-        uint32_t j = 0;
-        for (; j + 16 <= G; j += 16) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(s->acc + j));
-            _mm256_storeu_si256((__m256i *)(s->acc + j), _mm256_or_si256(a, _mm256_loadu_si256((const __m256i *)(row + j))));
-        }
-        for (; j < G; j++) s->acc[j] |= row[j];
-    }
+    /* MASK: a group is flagged when its OR has bits above m. */
     uint8_t *mask = io->mask;
     memset(mask, 0, (G + 7) / 8);
-    uint32_t F = 0;
     const __m128i msh = _mm_cvtsi32_si128((int)m);
     uint32_t j = 0;
     for (; j + 16 <= G; j += 16) {
@@ -343,50 +369,43 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
         uint32_t bits = ~(uint32_t)_mm256_movemask_epi8(zb) & 0xFFFF;
         mask[j >> 3] = (uint8_t)bits;
         mask[(j >> 3) + 1] = (uint8_t)(bits >> 8);
-        while (bits) {
-            s->cols[F++] = (uint16_t)(j + (uint32_t)_tzcnt_u32(bits));
-            bits = _blsr_u32(bits);
-        }
     }
-    for (; j < G; j++) {
-        if (s->acc[j] >> m) {
-            mask[j >> 3] |= (uint8_t)(1u << (j & 7));
-            s->cols[F++] = (uint16_t)j;
-        }
+    for (; j < G; j++)
+        if (s->acc[j] >> m) mask[j >> 3] |= (uint8_t)(1u << (j & 7));
+    uint32_t F = 0;
+    uint16_t *rankp = s->cols; /* flagged groups before each mask byte */
+    for (uint32_t g = 0; g < (G + 7) / 8; g++) {
+        rankp[g] = (uint16_t)F;
+        F += (uint32_t)__builtin_popcount(mask[g]);
     }
 
-    /* HIGH: the flagged columns' high bits, row by row. */
+    /* HIGH: row by row, the flagged columns' high bits, left-packed eight
+     * columns at a time. Each store may spill up to 7 lanes past its row;
+     * the next row's stores (or unused scratch) overwrite them. */
     if (F) {
+        pthread_once(&lut_once, lut_init);
         for (uint32_t k = 0; k < L; k++) {
             const uint16_t *row = s->y + k * G;
-            uint16_t *dst = s->v + k * F;
-            for (uint32_t r = 0; r < F; r++) dst[r] = (uint16_t)(row[s->cols[r]] >> m);
+            uint16_t *dst = s->w + k * F;
+            if (G % 8 == 0) {
+                for (uint32_t g = 0; g < G / 8; g++) {
+                    unsigned mb = mask[g];
+                    if (!mb) continue;
+                    __m128i hv = _mm_srl_epi16(_mm_loadu_si128((const __m128i *)(row + 8 * g)), msh);
+                    _mm_storeu_si128((__m128i *)(dst + rankp[g]),
+                                     _mm_shuffle_epi8(hv, _mm_loadu_si128((const __m128i *)compress_lut[mb])));
+                }
+            } else {
+                for (uint32_t jj = 0, r = 0; jj < G; jj++)
+                    if ((mask[jj >> 3] >> (jj & 7)) & 1) dst[r++] = (uint16_t)(row[jj] >> m);
+            }
         }
-        pack(io->high, s->v, (size_t)L * F, n - m);
+        pack(io->high, s->w, (size_t)L * F, n - m);
     }
     return F;
 }
 
 /* ---- decode ------------------------------------------------------------------ */
-
-/* expand_lut[mb]: pshufb control placing packed 16-bit values under the set
- * bits of mask byte mb (lane t takes value popcount(mb & (2^t - 1))) and
- * zero under the clear ones. */
-static uint8_t expand_lut[256][16];
-static pthread_once_t expand_once = PTHREAD_ONCE_INIT;
-
-static void expand_init(void)
-{
-    for (unsigned mb = 0; mb < 256; mb++) {
-        unsigned idx = 0;
-        for (unsigned t = 0; t < 8; t++) {
-            int on = (mb >> t) & 1;
-            expand_lut[mb][2 * t] = on ? (uint8_t)(2 * idx) : 0x80;
-            expand_lut[mb][2 * t + 1] = on ? (uint8_t)(2 * idx + 1) : 0x80;
-            idx += (unsigned)on;
-        }
-    }
-}
 
 /* High bits (already shifted by m) of 16 columns j0..j0+15 of one row. */
 TARGET static inline __m256i expand16(const uint16_t *hrow, const uint16_t *rankp, const uint8_t *mask, uint32_t j0)
@@ -446,7 +465,7 @@ TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
     uint8_t *out = io->out;
     uint16_t *rankp = s->cols; /* flagged columns before each group of 8 */
 
-    pthread_once(&expand_once, expand_init);
+    pthread_once(&lut_once, lut_init);
     unpack(s->y, io->low, B, m);
     if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
     if (F) {
