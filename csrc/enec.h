@@ -29,6 +29,20 @@ extern "C" {
 #define ENEC_API
 #endif
 
+/* ---- thread safety ---------------------------------------------------------
+ * enec has no context objects and no caller-visible state: every function
+ * below may be called from any number of threads at once, on different or
+ * the same (read-only) inputs, as long as no two calls write the same dst.
+ * The library's internal state is safe under concurrent calls:
+ * - the worker pool (opts->threads > 1) serves one call at a time; a call
+ *   that finds it busy starts and joins threads of its own instead of waiting;
+ * - each thread keeps a scratch buffer in thread-local storage, freed when
+ *   the thread exits;
+ * - CPU feature detection and the AVX2 lookup tables are set up once
+ *   (pthread_once).
+ * After fork() the child starts a fresh pool on its first threaded call.
+ * Output bytes never depend on the thread count or on other callers. */
+
 /* ---- errors ----------------------------------------------------------------
  * Functions returning size_t return either a byte count or an error code.
  * Test with enec_is_error(); name it with enec_error_name(). */
@@ -42,6 +56,7 @@ typedef enum {
     ENEC_ERR_NOMEM,          /* memory allocation failed */
     ENEC_ERR_THREADS,        /* a worker thread could not be started */
     ENEC_ERR_BACKEND,        /* the requested backend cannot run on this CPU or build */
+    ENEC_ERR_TOO_LARGE,      /* the stream decodes to more bytes than enec_options.max_output_size */
     ENEC_ERR_MAX
 } enec_error;
 
@@ -103,11 +118,16 @@ ENEC_API int enec_backend_available(int backend);
 ENEC_API const char *enec_backend_name(int backend);
 
 /* ---- options ----------------------------------------------------------------- */
+/* Zero-initialise (enec_options o = {0};) and set what you need, so that
+ * fields added later keep their defaults. */
 typedef struct {
     int threads;                 /* 0 = all cores, otherwise this many */
     int backend;                 /* an enec_backend; 0 = auto */
     int force_stored;            /* compress: nonzero writes a stored stream */
     const enec_params *params;   /* compress: NULL = search; else use b, n, m, L (bits ignored) */
+    uint64_t max_output_size;    /* decompress: refuse (ENEC_ERR_TOO_LARGE) a stream whose declared
+                                  * original size exceeds this, before touching dst; 0 = no limit
+                                  * beyond the format's own bound (docs/FORMAT.md section 7) */
 } enec_options;
 
 /* ---- compression ----------------------------------------------------------- */
@@ -137,8 +157,13 @@ ENEC_API size_t enec_read_header(const void *src, size_t src_size, enec_header *
 
 /* Decode a whole stream of exactly src_size bytes into dst (original_size bytes).
  * Verifies every checksum: on any error dst holds no claim of validity.
- * opts may be NULL (all cores, auto backend); only threads and backend are read.
- * @return original_size, or an error code. */
+ * opts may be NULL (all cores, auto backend, no size limit); threads,
+ * backend and max_output_size are read. Nothing is allocated and dst is not
+ * touched before the header has been validated against src_size and the
+ * declared size against dst_capacity and max_output_size; a valid stream
+ * decodes to at most 2 x src_size bytes (docs/FORMAT.md section 7).
+ * @return original_size, or an error code (ENEC_ERR_CORRUPT,
+ * ENEC_ERR_DST_TOO_SMALL, ENEC_ERR_TOO_LARGE, ENEC_ERR_NOMEM, ...). */
 ENEC_API size_t enec_decompress(void *dst, size_t dst_capacity, const void *src,
                                 size_t src_size, const enec_options *opts);
 

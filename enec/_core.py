@@ -162,15 +162,24 @@ def _nbytes(data) -> int:
 
 
 def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
-               backend: str = "auto") -> np.ndarray:
+               backend: str = "auto", max_size: Optional[int] = None) -> np.ndarray:
     """Decode an enec stream to an array of its original dtype and shape.
 
     out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
+    max_size: refuse (ValueError) a stream that decodes to more than this many bytes, checked
+    from the header before anything is allocated. None (the default) sets no limit of its own;
+    the format already bounds a valid stream's output by twice its length (FORMAT.md section 7),
+    so memory use stays proportional to the input either way.
     Raises CorruptDataError for damaged, truncated or foreign input."""
     bid = _backend_id(backend)
+    if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
+        raise ValueError(f"enec: max_size must be None or a byte count >= 0, got {max_size!r}")
     h = _enec.read_header(data)
     if h["stream_size"] != _nbytes(data):
         raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
+    if max_size is not None and h["original_size"] > max_size:
+        raise ValueError(f"enec: stream decodes to {h['original_size']} bytes, more than "
+                         f"max_size={max_size}; pass a larger max_size (or None) if you trust it")
     dt = _dtype_from_header(h)
     if out is None:
         out = np.empty(h["shape"], dtype=dt)
@@ -180,7 +189,8 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
         if out.size != h["count"] or out.dtype.itemsize != dt.itemsize:
             raise ValueError(f"enec: out must hold {h['count']} elements of {dt.itemsize} bytes, "
                              f"got {out.size} of {out.dtype.itemsize}")
-    _enec.decompress_into(data, _bytes_view(out), threads=int(threads), backend=bid)
+    _enec.decompress_into(data, _bytes_view(out), threads=int(threads), backend=bid,
+                          max_size=int(max_size or 0))
     return out
 
 

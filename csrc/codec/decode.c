@@ -113,7 +113,7 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 size_t enec_decompress(void *dst, size_t cap, const void *src_, size_t src_size, const enec_options *opts)
 {
     const uint8_t *src = (const uint8_t *)src_;
-    enec_options o = {0, 0, 0, NULL};
+    enec_options o = {0};
     if (opts) o = *opts;
     const enec_kernels *k = enec_kernels_get(o.backend);
     if (!k) return ENEC_ERROR(BACKEND);
@@ -122,6 +122,8 @@ size_t enec_decompress(void *dst, size_t cap, const void *src_, size_t src_size,
     size_t r = enec_read_header(src, src_size, &h);
     if (enec_is_error(r)) return r;
     ENEC_CHECK(src_size == h.stream_size);
+    /* Both limits are checked before anything is allocated or written. */
+    if (o.max_output_size && h.original_size > o.max_output_size) return ENEC_ERROR(TOO_LARGE);
     if (cap < h.original_size) return ENEC_ERROR(DST_TOO_SMALL);
 
     if (h.mode == 0) {

@@ -181,7 +181,7 @@ size_t enec_compress(void *dst_, size_t cap, const void *src_, const enec_tensor
     if (!check_tensor(t, &count, &nbytes) || !dst || (!src && nbytes)) return ENEC_ERROR(BAD_ARGUMENT);
     uint64_t stored = enec_header_bytes(t->ndim, t->descr_len) + nbytes;
     if (cap < stored) return ENEC_ERROR(DST_TOO_SMALL);
-    enec_options o = {0, 0, 0, NULL};
+    enec_options o = {0};
     if (opts) o = *opts;
     const enec_kernels *k = enec_kernels_get(o.backend);
     if (!k) return ENEC_ERROR(BACKEND);

@@ -20,6 +20,7 @@ const char *enec_error_name(size_t code)
     case ENEC_ERR_NOMEM: return "out of memory";
     case ENEC_ERR_THREADS: return "could not start worker threads";
     case ENEC_ERR_BACKEND: return "backend not available on this CPU or build";
+    case ENEC_ERR_TOO_LARGE: return "stream decodes to more bytes than the allowed maximum";
     default: return "unknown error";
     }
 }

@@ -102,6 +102,9 @@ static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx
     pthread_t tids[ENEC_MAX_THREADS];
     int started[ENEC_MAX_THREADS] = {0};
     size_t err = 0;
+    /* Callers pass threads >= 2; saying so lets gcc -O3 see that split()
+     * fills jobs[0] (its -Wmaybe-uninitialized fails -Werror builds otherwise). */
+    if (threads < 2) return fn(ctx, 0, items, 0);
     split(jobs, threads, items, fn, ctx);
     for (int t = 1; t < threads; t++) {
         if (pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0) started[t] = 1;

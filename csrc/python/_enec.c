@@ -81,7 +81,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     enec_tensor t;
     enec_params p = {0};
-    enec_options o = {threads, backend, stored, NULL};
+    enec_options o = {.threads = threads, .backend = backend, .force_stored = stored};
     size_t bound, r;
     if (parse_tensor(dtype, itemsize, shape, &descr, &t) < 0) goto done;
     if (params != Py_None) {
@@ -170,12 +170,14 @@ static PyObject *py_read_header(PyObject *self, PyObject *args)
 static PyObject *py_decompress_into(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"data", "out", "threads", "backend", NULL};
+    static char *kwlist[] = {"data", "out", "threads", "backend", "max_size", NULL};
     Py_buffer src, dst;
     int threads = 0, backend = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*w*|ii", kwlist, &src, &dst, &threads, &backend)) return NULL;
+    unsigned long long max_size = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*w*|iiK", kwlist, &src, &dst, &threads, &backend, &max_size))
+        return NULL;
     size_t r;
-    enec_options o = {threads, backend, 0, NULL};
+    enec_options o = {.threads = threads, .backend = backend, .max_output_size = max_size};
     Py_BEGIN_ALLOW_THREADS
     r = enec_decompress(dst.buf, (size_t)dst.len, src.buf, (size_t)src.len, &o);
     Py_END_ALLOW_THREADS
@@ -257,7 +259,7 @@ static PyMethodDef methods[] = {
      "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None) -> bytes"},
     {"read_header", py_read_header, METH_VARARGS, "read_header(data) -> dict: parse and validate a stream header"},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_VARARGS | METH_KEYWORDS,
-     "decompress_into(data, out, threads=0) -> int: decode into a writable buffer"},
+     "decompress_into(data, out, threads=0, backend=0, max_size=0) -> int: decode into a writable buffer"},
     {"search_params", py_search_params, METH_VARARGS, "search_params(data, dtype) -> (b, n, m, L, bits)"},
     {"crc32c", py_crc32c, METH_VARARGS, "crc32c(data, crc=0) -> int"},
     {NULL, NULL, 0, NULL},
