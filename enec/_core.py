@@ -114,9 +114,21 @@ def _dtype_from_header(h: dict) -> np.dtype:
     return dt
 
 
+def _as_array(array) -> np.ndarray:
+    """Inputs NumPy would read in a way that loses or changes the data are refused here."""
+    if array is None or isinstance(array, str):
+        raise TypeError(f"enec: expected an array or a bytes-like object, got {type(array).__name__}")
+    if isinstance(array, np.ma.MaskedArray):
+        raise TypeError("enec: a masked array would lose its mask; compress .data and .mask separately")
+    if isinstance(array, (bytes, bytearray)):
+        # as numcodecs does: raw bytes are a 1-d uint8 array (np.asarray would make a 0-d 'S' scalar)
+        return np.frombuffer(array, dtype=np.uint8)
+    return np.asarray(array)
+
+
 def _prepare(array, dtype) -> np.ndarray:
     """A C-contiguous array of the dtype to code; no copy when the input already is one."""
-    a = np.asarray(array)
+    a = _as_array(array)
     if dtype is not None:
         target = _resolve_dtype(dtype)
         if a.dtype != target:
@@ -128,8 +140,15 @@ def _prepare(array, dtype) -> np.ndarray:
         raise TypeError("enec: object arrays cannot be compressed; convert to a numeric dtype first")
     if a.dtype.itemsize == 0:
         raise TypeError(f"enec: dtype {a.dtype} has no bytes to store")
-    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
-    return a if a.flags.c_contiguous else a.copy(order="C")
+    if a.flags.c_contiguous:
+        return a
+    try:
+        # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+        return a.copy(order="C")
+    except MemoryError as e:  # e.g. np.broadcast_to of a small array to a huge shape
+        raise ValueError(f"enec: this {a.shape} {a.dtype} array is not C-contiguous and its C-order copy "
+                         f"({a.nbytes} bytes) cannot be allocated; compress a smaller or contiguous array "
+                         f"(for a broadcast view, the array before broadcasting)") from e
 
 
 def _bytes_view(a: np.ndarray) -> memoryview:
@@ -157,6 +176,18 @@ def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str =
                           threads=int(threads), params=params, backend=bid)
 
 
+def _stream(data) -> memoryview:
+    """A C-contiguous byte view of an encoded stream (copied only if it is not contiguous)."""
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        raise TypeError(f"enec: a stream is bytes or a bytes-like object (bytearray, memoryview, "
+                        f"uint8 ndarray), not {type(data).__name__}") from None
+    if not mv.c_contiguous:
+        mv = memoryview(mv.tobytes())
+    return mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv
+
+
 def _nbytes(data) -> int:
     return memoryview(data).nbytes
 
@@ -174,6 +205,7 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
     bid = _backend_id(backend)
     if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
         raise ValueError(f"enec: max_size must be None or a byte count >= 0, got {max_size!r}")
+    data = _stream(data)
     h = _enec.read_header(data)
     if h["stream_size"] != _nbytes(data):
         raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
@@ -196,6 +228,7 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
 
 def inspect(data) -> StreamInfo:
     """Read a stream's header: dtype, shape, parameters and sizes, without decoding."""
+    data = _stream(data)
     h = _enec.read_header(data)
     if h["stream_size"] != _nbytes(data):
         raise CorruptDataError(f"enec: stream is {h['stream_size']} bytes but {_nbytes(data)} were given")
