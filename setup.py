@@ -25,8 +25,13 @@ flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes
          "-fvisibility=hidden", "-D_GNU_SOURCE"]
 if os.environ.get("ENEC_WERROR") == "1":
     flags.append("-Werror")
+link = ["-pthread"]
 if os.environ.get("ENEC_SANITIZE"):
-    flags += ["-fsanitize=" + os.environ["ENEC_SANITIZE"], "-fno-omit-frame-pointer", "-g"]
+    # The runtime must be linked too (UBSan's handlers are not in libasan), and
+    # a finding must stop the run rather than print and go on.
+    san = ["-fsanitize=" + os.environ["ENEC_SANITIZE"], "-fno-sanitize-recover=all"]
+    flags += san + ["-fno-omit-frame-pointer", "-g"]
+    link += san
 
 setup(
     version=version(),
@@ -36,7 +41,7 @@ setup(
             sources=sources(),
             depends=glob("csrc/**/*.h", recursive=True),
             extra_compile_args=flags,
-            extra_link_args=["-pthread"],
+            extra_link_args=link,
         )
     ],
 )

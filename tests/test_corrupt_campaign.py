@@ -1,0 +1,89 @@
+"""The corruption campaign in small (tests/campaign.py; the large run is
+benchmarks/corruption_campaign.py): real MiniLM tensors and synthetic ones,
+every truncation of the small streams, thousands of random bit flips, byte
+overwrites, fills, insertions, deletions, splices and checksum-consistent
+rewrites. decompress raises CorruptDataError or returns the original, bit for
+bit; nothing else."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import campaign
+import enec
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return campaign.compress_all(campaign.synthetic_arrays())
+
+
+@pytest.fixture(scope="module")
+def real(minilm_f32):
+    return campaign.compress_all(campaign.minilm_arrays(minilm_f32))
+
+
+def _by_outcome(counts: Counter) -> Counter:
+    c = Counter()
+    for (_, _, outcome), v in counts.items():
+        c[outcome] += v
+    return c
+
+
+def _check(counts, bad, expected_total):
+    totals = _by_outcome(counts)
+    assert sum(totals.values()) == expected_total
+    assert not bad, bad[:5]
+    # CRCs cover every byte that matters: almost every mutation is detected
+    assert totals["raised"] >= 0.97 * expected_total, totals
+    return totals
+
+
+def test_subjects_cover_every_mode(synthetic, real):
+    modes = Counter(enec.inspect(s).mode for _, s in list(synthetic.values()) + list(real.values()))
+    assert modes["coded"] >= 9 and modes["stored"] >= 4
+    dtypes = {str(a.dtype) for a, s in real.values() if enec.inspect(s).mode == "coded"}
+    assert dtypes == {"bfloat16", "float32", "float16"}
+
+
+def test_every_truncation(synthetic, real):
+    rng = np.random.default_rng(6)
+    subjects = {**synthetic, **real}
+    counts, bad = campaign.truncations(subjects, every_up_to=6000, rng=rng)
+    assert not bad, bad[:5]
+    small = [k for k, (_, s) in subjects.items() if len(s) <= 6000]
+    assert len(small) >= 5  # the LayerNorm and bias streams, the small synthetic ones
+    assert sum(counts.values()) >= 20000
+
+
+@pytest.mark.parametrize("group", ["real", "synthetic"])
+def test_random_mutations(group, synthetic, real):
+    subjects = real if group == "real" else synthetic
+    per = 1500
+    counts, bad = campaign.run(subjects, per, seed=20260403)
+    _check(counts, bad, per * len(subjects))
+    kinds = Counter(k for (_, k, _), v in counts.items() for _ in range(v))
+    assert set(kinds) == set(campaign.KINDS)
+
+
+def test_rewrites_never_change_data(real):
+    """Header and table bits changed with every checksum recomputed: the
+    block CRCs of the data still stop any change to the decoded bits."""
+    per = 300
+    counts, bad = campaign.run(real, per, seed=7, kinds=("rewrite",))
+    totals = _by_outcome(counts)
+    assert not bad, bad[:5]
+    assert totals["raised"] + totals["exact"] + totals["relabelled"] == per * len(real)
+    assert totals["raised"] >= 0.9 * per * len(real), totals
+
+
+def test_classify_detects_wrong_output():
+    """The classifier itself: a stream of other data is a mismatch, not a pass."""
+    a = np.arange(100, dtype=np.float32)
+    other = enec.compress(a + 1)
+    assert campaign.classify(other, a)[0] == "mismatch"
+    assert campaign.classify(enec.compress(a.reshape(10, 10)), a)[0] == "mismatch"
+    assert campaign.classify(enec.compress(a.reshape(10, 10)), a, "rewrite")[0] == "relabelled"
+    assert campaign.classify(enec.compress(a), a)[0] == "exact"
+    assert campaign.classify(b"ENEC", a)[0] == "raised"
