@@ -214,7 +214,11 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
                          f"max_size={max_size}; pass a larger max_size (or None) if you trust it")
     dt = _dtype_from_header(h)
     if out is None:
-        out = np.empty(h["shape"], dtype=dt)
+        try:
+            out = np.empty(h["shape"], dtype=dt)
+        except (ValueError, OverflowError) as e:
+            # an empty tensor can declare dimensions NumPy cannot represent, e.g. (2**62, 0)
+            raise CorruptDataError(f"enec: stream declares shape {h['shape']}, which NumPy cannot build") from e
     else:
         if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError("enec: out must be a writable C-contiguous numpy array")

@@ -87,3 +87,21 @@ def test_classify_detects_wrong_output():
     assert campaign.classify(enec.compress(a.reshape(10, 10)), a, "rewrite")[0] == "relabelled"
     assert campaign.classify(enec.compress(a), a)[0] == "exact"
     assert campaign.classify(b"ENEC", a)[0] == "raised"
+
+
+@pytest.mark.parametrize("shape0, shape1", [(2 ** 62, 0), (0, 2 ** 63), (0, 2 ** 64 - 1), (2 ** 40, 0)])
+def test_empty_tensor_with_unrepresentable_shape(shape0, shape1):
+    """Found by the campaign: a checksum-consistent header of an empty tensor
+    may declare dimensions NumPy cannot build; that is corrupt input, not a
+    NumPy ValueError."""
+    import struct
+
+    s = bytearray(enec.compress(np.zeros((4, 0), np.float32)))
+    struct.pack_into("<QQ", s, 44, shape0, shape1)
+    campaign.fix_checksums(s)
+    assert enec.inspect(bytes(s)).shape == (shape0, shape1)  # the header itself is valid
+    try:
+        out = enec.decompress(bytes(s))
+    except enec.CorruptDataError:
+        return
+    assert out.shape == (shape0, shape1) and out.size == 0
