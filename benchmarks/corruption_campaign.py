@@ -72,7 +72,8 @@ def worker(args):
                                     subject_index=si)
                 counts.update(c)
                 bad.extend(b)
-    print(json.dumps({"counts": [[list(k), v] for k, v in counts.items()], "bad": bad}))
+    print(json.dumps({"counts": [[list(k), v] for k, v in counts.items()], "bad": bad,
+                      "extension": enec._enec.__file__}))
 
 
 # ---------------------------------------------------------------------------
@@ -93,6 +94,9 @@ def run_chunk(task, first, count, seed, every_up_to):
         os.unlink(progress)
         if p.returncode == 0:
             out = json.loads(p.stdout.splitlines()[-1])
+            # a sanitizer run is only one if the workers load the same (instrumented) build
+            if out["extension"] != enec._enec.__file__:
+                sys.exit(f"worker loaded {out['extension']}, not {enec._enec.__file__}")
             counts = Counter({tuple(k): v for k, v in out["counts"]})
             return counts, out["bad"], crashes
         where = json.loads(last[0]) if last else None
@@ -143,6 +147,10 @@ def main():
     return 1 if bad or crashes else 0
 
 
+def _sanitized() -> bool:
+    return "asan" in os.environ.get("LD_PRELOAD", "")
+
+
 def _row(label, c: Counter, crashes=0):
     total = sum(c.values()) + crashes
     return (f"| {label} | {total:,} | {c['raised']:,} | {c['exact']:,} | {c['relabelled']:,} | "
@@ -160,7 +168,9 @@ def report(subj, counts, bad, crashes, args, elapsed):
     lines = ["# Corruption campaign", "",
              f"`python benchmarks/corruption_campaign.py --mutations {args.mutations} --seed {args.seed}` "
              f"(enec {enec.__version__}, backend {enec.backend}, {platform.machine()}, "
-             f"numpy {np.__version__}; {elapsed:.0f} s with {args.workers} workers).", "",
+             f"numpy {np.__version__}; {elapsed:.0f} s with {args.workers} workers; extension "
+             f"`{os.path.basename(os.path.dirname(os.path.dirname(enec._enec.__file__)))}/enec/"
+             f"{os.path.basename(enec._enec.__file__)}`{', under ASan+UBSan' if _sanitized() else ''}).", "",
              "Every mutated stream goes to `enec.decompress`. The allowed outcomes are "
              "`CorruptDataError` and the original tensor bit for bit; *relabelled* (only for "
              "`rewrite`, which recomputes the header and table checksums as a hostile writer "
