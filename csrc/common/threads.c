@@ -102,6 +102,7 @@ static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx
     pthread_t tids[ENEC_MAX_THREADS];
     int started[ENEC_MAX_THREADS] = {0};
     size_t err = 0;
+    if (threads < 1 || threads > ENEC_MAX_THREADS) return ENEC_ERROR(THREADS);
     split(jobs, threads, items, fn, ctx);
     for (int t = 1; t < threads; t++) {
         if (pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0) started[t] = 1;
