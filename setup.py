@@ -25,6 +25,10 @@ flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes
          "-fvisibility=hidden", "-D_GNU_SOURCE"]
 if os.environ.get("ENEC_WERROR") == "1":
     flags.append("-Werror")
+if os.environ.get("ENEC_AVX512_EMULATE") == "1":
+    # Test builds only: the AVX-512 kernels run on portable models of their
+    # intrinsics (csrc/x86/avx512_emu.h), so CPUs without AVX-512 check them.
+    flags.append("-DENEC_AVX512_EMULATE")
 if os.environ.get("ENEC_SANITIZE"):
     flags += ["-fsanitize=" + os.environ["ENEC_SANITIZE"], "-fno-omit-frame-pointer", "-g"]
 

@@ -93,7 +93,7 @@ typedef enum {
     ENEC_BACKEND_AUTO = 0,    /* the fastest this CPU runs */
     ENEC_BACKEND_SCALAR = 1,  /* portable C, the reference */
     ENEC_BACKEND_AVX2 = 2,    /* x86-64 AVX2 + BMI2 */
-    ENEC_BACKEND_AVX512 = 3,  /* x86-64 AVX-512 BW */
+    ENEC_BACKEND_AVX512 = 3,  /* x86-64 AVX-512 F + BW + VBMI2 */
     ENEC_BACKEND_COUNT
 } enec_backend;
 
