@@ -22,6 +22,7 @@ from ._core import (
 )
 from ._enec import __version__
 from .checkpoint import CONTAINER_VERSION, CheckpointReader, load_file, open, save_file
+from . import convert  # enec.convert.safetensors_to_enec and back
 
 crc32c = _enec.crc32c
 
