@@ -13,7 +13,9 @@ import builtins
 import json
 import mmap
 import os
+import shutil
 import struct
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -88,53 +90,53 @@ def write_checkpoint(items: Iterable[Tuple[str, object]], path, metadata=None, *
                      on_tensor: Optional[Callable[[str, int], None]] = None) -> List[TensorEntry]:
     """Compress (name, array) pairs into a checkpoint at path, atomically.
 
-    items may be a generator, so a caller can read one tensor at a time; the compressed
-    streams are held in memory until the file is written. on_tensor(name, nbytes) is called
-    after each tensor is compressed (for progress bars). Returns the index entries."""
+    items may be a generator, so a caller can read one tensor at a time. The streams go to a
+    temporary spool file beside path as they are made (the index, which precedes them, is only
+    known at the end), so memory holds one tensor at a time, not the checkpoint.
+    on_tensor(name, nbytes) is called after each tensor (for progress bars). Returns the index."""
     metadata = _check_metadata(metadata)
-    streams: List[bytes] = []
     entries: List[TensorEntry] = []
     seen = set()
-    offset = 0
-    for name, value in items:
-        if not isinstance(name, str):
-            raise TypeError(f"enec: tensor names must be str, got {type(name).__name__} {name!r}")
-        if name in seen:
-            raise ValueError(f"enec: duplicate tensor name {name!r}")
-        seen.add(name)
-        arr = _torch.to_numpy(value) if _torch.is_tensor(value) else np.asarray(value)
-        try:
-            blob = compress(arr, threads=threads)
-        except TypeError as e:
-            raise TypeError(f"enec: tensor {name!r}: {e}") from e
-        info = inspect(blob)
-        entries.append(TensorEntry(name, dtype_str(info.dtype), info.shape, offset, len(blob)))
-        streams.append(blob)
-        offset = _align(offset + len(blob))
-        if on_tensor is not None:
-            on_tensor(name, arr.nbytes)
-    data_size = entries[-1].offset + entries[-1].length if entries else 0
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    with tempfile.TemporaryFile(dir=directory) as spool:
+        offset = 0
+        for name, value in items:
+            if not isinstance(name, str):
+                raise TypeError(f"enec: tensor names must be str, got {type(name).__name__} {name!r}")
+            if name in seen:
+                raise ValueError(f"enec: duplicate tensor name {name!r}")
+            seen.add(name)
+            arr = _torch.to_numpy(value) if _torch.is_tensor(value) else np.asarray(value)
+            try:
+                blob = compress(arr, threads=threads)
+            except TypeError as e:
+                raise TypeError(f"enec: tensor {name!r}: {e}") from e
+            info = inspect(blob)
+            spool.write(b"\0" * (offset - spool.tell()))  # zero gap up to the 64-byte boundary
+            spool.write(blob)
+            entries.append(TensorEntry(name, dtype_str(info.dtype), info.shape, offset, len(blob)))
+            offset = _align(offset + len(blob))
+            if on_tensor is not None:
+                on_tensor(name, arr.nbytes)
+        data_size = spool.tell()
 
-    index = {
-        "tensors": [{"name": e.name, "dtype": e.dtype, "shape": list(e.shape),
-                     "offset": e.offset, "length": e.length} for e in entries],
-        "metadata": metadata,
-    }
-    index_bytes = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    head = _HEADER.pack(MAGIC, CONTAINER_VERSION, 0, len(index_bytes), data_size,
-                        _enec.crc32c(index_bytes), 0)
-    head = head[:-4] + struct.pack("<I", _enec.crc32c(head[:-4]))
-    data_start = _align(HEADER_SIZE + len(index_bytes))
+        index = {
+            "tensors": [{"name": e.name, "dtype": e.dtype, "shape": list(e.shape),
+                         "offset": e.offset, "length": e.length} for e in entries],
+            "metadata": metadata,
+        }
+        index_bytes = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        head = _HEADER.pack(MAGIC, CONTAINER_VERSION, 0, len(index_bytes), data_size,
+                            _enec.crc32c(index_bytes), 0)
+        head = head[:-4] + struct.pack("<I", _enec.crc32c(head[:-4]))
+        data_start = _align(HEADER_SIZE + len(index_bytes))
 
-    with atomic_write(path) as f:
-        f.write(head)
-        f.write(index_bytes)
-        f.write(b"\0" * (data_start - HEADER_SIZE - len(index_bytes)))
-        pos = 0
-        for e, blob in zip(entries, streams):
-            f.write(b"\0" * (e.offset - pos))
-            f.write(blob)
-            pos = e.offset + e.length
+        with atomic_write(path) as f:
+            f.write(head)
+            f.write(index_bytes)
+            f.write(b"\0" * (data_start - HEADER_SIZE - len(index_bytes)))
+            spool.seek(0)
+            shutil.copyfileobj(spool, f, 1 << 22)
     return entries
 
 
@@ -362,11 +364,6 @@ def load_file(path, framework: str = "np", *, threads: int = 0) -> Dict[str, obj
     """Decode every tensor of an .enec checkpoint: {name: array} (torch tensors with framework='pt')."""
     with CheckpointReader(path, framework, threads=threads) as ckpt:
         return {name: ckpt.get_tensor(name) for name in ckpt.keys()}
-
-
-def load_metadata(path) -> Optional[Dict[str, str]]:
-    with CheckpointReader(path) as ckpt:
-        return ckpt.metadata()
 
 
 def is_checkpoint(path) -> bool:

@@ -156,7 +156,13 @@ def cmd_decompress(args) -> int:
     dst = args.output or _default_output(args.input, kind)
     _check_output(args.input, dst, args.force)
     if kind == "checkpoint":
-        enec_to_safetensors(args.input, dst, threads=args.threads)
+        from .checkpoint import CheckpointReader
+
+        with CheckpointReader(args.input) as ckpt:
+            total = sum(ckpt.inspect(n).original_size for n in ckpt.keys())
+        with _progress(total, "decompress", args.quiet) as bar:
+            enec_to_safetensors(args.input, dst, threads=args.threads,
+                                on_tensor=lambda name, nbytes: bar.update(nbytes))
     else:
         with open(args.input, "rb") as f:
             a = decompress(f.read(), threads=args.threads)

@@ -2,8 +2,8 @@
 
 Both directions keep tensor names, dtypes, shapes, bytes and the str -> str
 metadata; outputs are written atomically. safetensors_to_enec reads one
-tensor at a time (safetensors memory-maps its file), so peak memory is the
-compressed checkpoint plus one tensor.
+tensor at a time (safetensors memory-maps its file) and spools the streams to
+disk, so its memory use is about one tensor.
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def safetensors_to_enec(src, dst, *, threads: int = 0,
                         on_tensor: Optional[Callable[[str, int], None]] = None) -> List[TensorEntry]:
     """Compress a .safetensors file into an .enec checkpoint with the same names and metadata.
 
-    on_tensor(name, nbytes) is called after each tensor (for progress bars). Returns the index."""
+    Reads and compresses one tensor at a time. on_tensor(name, nbytes) is called after each
+    tensor (for progress bars). Returns the index."""
     with _safe_open(src) as f:
         def items() -> Iterator[Tuple[str, np.ndarray]]:
             for k in f.keys():
@@ -44,12 +45,20 @@ def safetensors_to_enec(src, dst, *, threads: int = 0,
         return write_checkpoint(items(), dst, f.metadata(), threads=threads, on_tensor=on_tensor)
 
 
-def enec_to_safetensors(src, dst, *, threads: int = 0) -> None:
-    """Decode an .enec checkpoint into a .safetensors file with the same names and metadata."""
+def enec_to_safetensors(src, dst, *, threads: int = 0,
+                        on_tensor: Optional[Callable[[str, int], None]] = None) -> None:
+    """Decode an .enec checkpoint into a .safetensors file with the same names and metadata.
+
+    The safetensors writer takes every tensor at once, so this holds the decoded model in memory.
+    on_tensor(name, nbytes) is called after each tensor is decoded."""
     from safetensors.numpy import save_file
 
+    tensors = {}
     with CheckpointReader(src, threads=threads) as ckpt:
-        tensors = {name: ckpt.get_tensor(name) for name in ckpt.keys()}
+        for name in ckpt.keys():
+            tensors[name] = ckpt.get_tensor(name)
+            if on_tensor is not None:
+                on_tensor(name, tensors[name].nbytes)
         metadata = ckpt.metadata()
     with atomic_path(dst) as tmp:
         save_file(tensors, tmp, metadata=metadata)
