@@ -35,7 +35,10 @@ def model_dir(tmp_path_factory):
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("enec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    import sysconfig
+
+    dirs = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+    exe = shutil.which("enec", path=os.pathsep.join(dirs))
     assert exe, "the enec console script is not installed next to this python"
     p = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and enec.__version__ in p.stdout
