@@ -197,7 +197,7 @@ def test_rejects_every_header_byte_flip(ckpt_path):
         _expect_corrupt(ckpt_path)
 
 
-def test_rejects_index_and_padding_damage(ckpt_path):
+def test_rejects_index_damage(ckpt_path):
     raw, index, (ilen, dsize) = _parse(ckpt_path)
     for i in range(32, 32 + ilen, 7):
         ckpt_path.write_bytes(raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1:])
