@@ -8,7 +8,7 @@ from typing import NamedTuple, Optional, Tuple
 import ml_dtypes
 import numpy as np
 
-from . import _enec
+from . import _enec, _torch
 
 CorruptDataError = _enec.CorruptDataError
 BLOCK: int = _enec.BLOCK
@@ -116,7 +116,7 @@ def _dtype_from_header(h: dict) -> np.dtype:
 
 def _prepare(array, dtype) -> np.ndarray:
     """A C-contiguous array of the dtype to code; no copy when the input already is one."""
-    a = np.asarray(array)
+    a = _torch.to_numpy(array) if _torch.is_tensor(array) else np.asarray(array)
     if dtype is not None:
         target = _resolve_dtype(dtype)
         if a.dtype != target:
