@@ -14,9 +14,9 @@ def version():
         return re.search(r'#define ENEC_VERSION_STRING "([^"]+)"', f.read()).group(1)
 
 
-def sources():
+def sources(subs=("common", "codec", "x86", "python")):
     files = []
-    for sub in ("common", "codec", "x86", "python"):
+    for sub in subs:
         files += sorted(glob(os.path.join("csrc", sub, "*.c")))
     return files
 
@@ -41,6 +41,15 @@ setup(
             depends=glob("csrc/**/*.h", recursive=True),
             extra_compile_args=flags,
             extra_link_args=["-pthread"],
-        )
+        ),
+        # The simulated Ascend NPU backend: its own module, so the CPU codec's
+        # binding stays as it is. It links the codec for layout and search.
+        Extension(
+            "enec._npu",
+            sources=sources(("common", "codec", "x86", "npu")),
+            depends=glob("csrc/**/*.h", recursive=True),
+            extra_compile_args=flags,
+            extra_link_args=["-pthread", "-lm"],
+        ),
     ],
 )

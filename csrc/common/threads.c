@@ -98,7 +98,7 @@ static size_t first_error(const job *jobs, int threads)
 /* Fallback when the pool is busy with another caller: threads for this call only. */
 static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx)
 {
-    job jobs[ENEC_MAX_THREADS];
+    job jobs[ENEC_MAX_THREADS] = {{0}}; /* zeroed: gcc -O3 cannot see threads >= 1 */
     pthread_t tids[ENEC_MAX_THREADS];
     int started[ENEC_MAX_THREADS] = {0};
     size_t err = 0;
