@@ -258,6 +258,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
     /* A V0 container can exceed the stored size (per-group widths); give it slack. */
     size_t cap = (size_t)(48 + 8 * t.ndim + t.descr_len) + (size_t)src.len + (size_t)src.len / 4 + 4096 +
                  (size_t)(count / ENEC_BLOCK + 1) * 64;
+    if (variant == 0 && enec_npu_v0_bound(&t) > cap) cap = enec_npu_v0_bound(&t);
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
     if (!out) goto done;
     size_t r;
@@ -316,7 +317,7 @@ static PyObject *py_v0_info(PyObject *self, PyObject *args)
     size_t r = enec_npu_v0_info(src.buf, (size_t)src.len, &t, &count);
     PyBuffer_Release(&src);
     if (enec_is_error(r)) {
-        PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container");
+        PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container (variant v0 reads only what enec.npu.compress(a, \"v0\") writes; decode standard enec streams with v1..v3)");
         return NULL;
     }
     PyObject *shape = PyTuple_New(t.ndim);
