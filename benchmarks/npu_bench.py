@@ -174,7 +174,8 @@ Where the model and the paper disagree, and why:
   may be costlier than the authors' sequential version.
 - float32 runs single-buffered: its slot (raw 3 bytes/element + LOW + HIGH) does not fit twice in
   192 KiB beside the working arrays, so its DMA does not overlap compute.
-- V0 (per-group max width, its own container) is not implemented yet in this branch (see docs/NPU.md).
+- V0 (per-group max width stored as bit planes, one sequential scalar scan per plane, its own ENV0
+  container; docs/NPU.md) is the slow baseline, as in the paper.
 """
 
 

@@ -821,6 +821,7 @@ static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const 
 
     unpack(k, k->wd, G, 4, wub);
     v_dup16(d, y, 0, 0, B);
+    unsigned np = 0;
     for (unsigned p = 0; p < k->n && !d->err; p++) {
         enec_npu_scalar(d, 1, 1, 0); /* the plane count, and the loop test on it */
         if (!Fp[p]) break;
@@ -839,6 +840,16 @@ static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const 
         gather_high(k, g, G, Fp[p], B);
         if (p) v_shl16(d, g, g, p, B);
         v_or16(d, y, y, g, B);
+        np = p + 1;
+    }
+    /* A width beyond the last plane the table lists would be ignored
+     * silently; count such groups (a gather-mask's kept count) and refuse. */
+    v_cmpgt_f16(d, k->bits, k->wd, (uint16_t)np, G);
+    v_gathermask16(d, k->f, k->wd, k->bits, G, G);
+    if (enec_npu_scalar_read_count(d)) {
+        enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: a group is wider than its %u planes",
+                      (unsigned long long)blk, np);
+        return -1;
     }
     uncode(k, y, B);
     recombine(k, S, &sp, g, r3ub, B);

@@ -315,11 +315,17 @@ static PyObject *py_v0_info(PyObject *self, PyObject *args)
     enec_tensor t;
     uint64_t count;
     size_t r = enec_npu_v0_info(src.buf, (size_t)src.len, &t, &count);
-    PyBuffer_Release(&src);
     if (enec_is_error(r)) {
-        PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container (variant v0 reads only what enec.npu.compress(a, \"v0\") writes; decode standard enec streams with v1..v3)");
+        /* Name the likely mistake: a damaged V0 container, or another stream given to v0. */
+        if (src.len >= 4 && !memcmp(src.buf, "ENV0", 4))
+            PyErr_SetString(CorruptDataError, "enec.npu: damaged V0 container (header or block table)");
+        else
+            PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container (v0 reads only what "
+                                              "compress(a, \"v0\") writes; decode standard streams with v1..v3)");
+        PyBuffer_Release(&src);
         return NULL;
     }
+    PyBuffer_Release(&src);
     PyObject *shape = PyTuple_New(t.ndim);
     for (uint32_t i = 0; shape && i < t.ndim; i++)
         PyTuple_SET_ITEM(shape, i, PyLong_FromUnsignedLongLong(t.shape[i]));
