@@ -174,7 +174,11 @@ Where the model and the paper disagree, and why:
   may be costlier than the authors' sequential version.
 - float32 runs single-buffered: its slot (raw 3 bytes/element + LOW + HIGH) does not fit twice in
   192 KiB beside the working arrays, so its DMA does not overlap compute.
-- V0 (per-group max width, its own container) is not implemented yet in this branch (see docs/NPU.md).
+- V0 (per-group max width stored as bit planes, one sequential scalar scan per plane, its own ENV0
+  container; docs/NPU.md) is the slow baseline, as in the paper, but slower than the paper's
+  "~+30%" for V0 -> V1: each of its n planes pays a sequential scalar scan on decode. Its ratio is
+  a little *higher* than V1..V3's: per-group max widths fit the codes more tightly than two levels
+  (the paper gives no V0 ratio).
 """
 
 

@@ -26,6 +26,7 @@ from . import _core, _npu
 NpuError = _npu.NpuError
 VARIANTS = ("v0", "v1", "v2", "v3")
 PIPES = ("mte2", "vector", "scalar", "mte3")
+_V0_MAGIC = b"ENV0"  # V0's own container (docs/NPU.md); the standard stream starts with b"ENEC"
 
 
 def default_device() -> dict:
@@ -137,8 +138,9 @@ def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype
 def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tuple[np.ndarray, Report]:
     """Decode a stream with the NPU kernels: (array, report).
 
-    v1..v3 read any enec stream (what enec.compress writes); v0 reads its own container.
-    Raises enec.CorruptDataError for damaged input."""
+    v1..v3 read any enec stream (what enec.compress writes); v0 reads only its own container.
+    Raises enec.CorruptDataError for damaged input, and for a V0 container given to v1..v3 or a
+    standard stream given to v0."""
     vid = _variant_id(variant)
     cfg = _config(device)
     if vid == 0:
@@ -146,6 +148,10 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
         dt = _core._CODE_DTYPE[info["dtype"]]
         out = np.empty(info["shape"], dtype=dt)
     else:
+        if bytes(memoryview(data)[:4]) == _V0_MAGIC:
+            raise _core.CorruptDataError(
+                f"enec.npu: this is a V0 container (written by compress(..., 'v0')); decode it with "
+                f"variant='v0', not {variant!r}")
         h = _core._enec.read_header(data)
         if h["stream_size"] != memoryview(data).nbytes:
             raise _core.CorruptDataError(

@@ -6,8 +6,7 @@
 #include "../codec/layout.h"
 #include "../codec/search.h"
 #include "isa.h"
-#include "kernels.h"
-#include "npu.h"
+#include "host.h"
 
 void enec_npu_report_free(npu_report *r)
 {
@@ -29,7 +28,7 @@ static int report_init(npu_report *r, const npu_config *cfg, int variant)
 }
 
 /* A phase ends at a barrier: every core has finished. Fold its stats into the report. */
-static void end_phase(npu_device *d, npu_report *r, int phase)
+void enec_npu_end_phase(npu_device *d, npu_report *r, int phase)
 {
     double span = 0;
     for (int c = 0; c < d->cfg.cores; c++) {
@@ -50,7 +49,7 @@ static void end_phase(npu_device *d, npu_report *r, int phase)
     if (d->ub_peak > r->ub_peak) r->ub_peak = d->ub_peak;
 }
 
-static void finish_report(const npu_device *d, npu_report *r)
+void enec_npu_finish_report(const npu_device *d, npu_report *r)
 {
     r->device_cycles = 0;
     for (int p = 0; p < 4; p++) r->device_cycles += r->phase_cycles[p];
@@ -70,7 +69,7 @@ static size_t device_error(npu_device *d, npu_report *r)
  * phases with a barrier: each core sums a contiguous share of the size
  * column, then each core adds the totals of the shares before its own and
  * writes the offsets of its share. Sizes travel as u32, offsets as u64. */
-static int scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n, uint64_t base, uint64_t *at)
+int enec_npu_scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n, uint64_t base, uint64_t *at)
 {
     const int C = d->cfg.cores;
     npu_gm gsz = {(uint8_t *)sizes, n * 4};
@@ -110,7 +109,7 @@ static int scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n,
                                                (double)(hi - lo) * 8 / d->cfg.mte3_bytes_per_cycle;
             }
         }
-        end_phase(d, r, 1 + pass);
+        enec_npu_end_phase(d, r, 1 + pass);
     }
     free(tot);
     return d->err ? -1 : 0;
@@ -118,7 +117,7 @@ static int scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n,
 
 /* Each core moves its blocks' HIGH bytes from their staging slots to their
  * place in the stream, through two UB buffers. */
-static int move_high(npu_device *d, npu_report *r, npu_job *j, const uint32_t *hsz, const uint64_t *at)
+int enec_npu_move_payloads(npu_device *d, npu_report *r, npu_job *j, const uint32_t *hsz, const uint64_t *at)
 {
     const int C = d->cfg.cores;
     npu_gm out = j->dst;
@@ -135,11 +134,11 @@ static int move_high(npu_device *d, npu_report *r, npu_job *j, const uint32_t *h
             freed[s] = enec_npu_dma_out(d, &out, at[blk], buf[s], hsz[blk], 1, t);
         }
     }
-    end_phase(d, r, 3);
+    enec_npu_end_phase(d, r, 3);
     return d->err ? -1 : 0;
 }
 
-static void fill_tables(uint8_t *tab, const enec_params *p, unsigned ebits)
+void enec_npu_fill_tables(uint8_t *tab, const enec_params *p, unsigned ebits)
 {
     memset(tab, 0, 1536);
     for (unsigned x = 0; x < (1u << ebits); x++) enec_store16(tab + 2 * x, enec_code(p->b, x, p->n));
@@ -175,10 +174,6 @@ static size_t write_stored(uint8_t *dst, const uint8_t *src, const enec_tensor *
     return hs + (size_t)nbytes;
 }
 
-size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst, size_t cap, const uint8_t *src,
-                            const enec_tensor *t, uint64_t count, const enec_params *p);
-size_t enec_npu_v0_decompress(npu_device *d, npu_report *r, void *dst, size_t cap, const uint8_t *src,
-                              size_t size);
 
 size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t cap, const void *src_,
                          const enec_tensor *t, const enec_params *forced, npu_report *rep)
@@ -219,7 +214,7 @@ size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t 
     if (variant == NPU_V0) {
         size_t rr = enec_npu_v0_compress(&d, rep, dst, cap, src, t, count, &p);
         if (d.err) rr = device_error(&d, rep);
-        else finish_report(&d, rep);
+        else enec_npu_finish_report(&d, rep);
         enec_npu_device_free(&d);
         return rr;
     }
@@ -238,7 +233,7 @@ size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t 
     uint32_t *hsz = (uint32_t *)calloc(l.nblocks, sizeof(uint32_t));
     uint64_t *at = (uint64_t *)calloc(l.nblocks, sizeof(uint64_t));
     uint8_t tables[1536];
-    fill_tables(tables, &p, di->ebits);
+    enec_npu_fill_tables(tables, &p, di->ebits);
     if (!stage || !F || !hsz || !at) {
         result = ENEC_ERROR(NOMEM);
         goto done;
@@ -259,15 +254,15 @@ size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t 
         goto done;
     }
     rep->slots = j.slots;
-    end_phase(&d, rep, 0);
+    enec_npu_end_phase(&d, rep, 0);
     const uint64_t gbytes = enec_high_group_bytes(&p);
     uint64_t high = 0;
     for (uint64_t i = 0; i < l.nblocks; i++) hsz[i] = (uint32_t)(F[i] * gbytes), high += hsz[i];
     if (l.header_size + l.fixed_size + high >= stored) {
         /* Coding did not pay: the host writes a stored stream, as the CPU codec does. */
-        finish_report(&d, rep);
+        enec_npu_finish_report(&d, rep);
         result = write_stored(dst, src, t, count);
-    } else if (scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at) || move_high(&d, rep, &j, hsz, at)) {
+    } else if (enec_npu_scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at) || enec_npu_move_payloads(&d, rep, &j, hsz, at)) {
         result = device_error(&d, rep);
         goto done;
     } else {
@@ -281,7 +276,7 @@ size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t 
         size_t tb = (size_t)(ENEC_TABLE_ENTRY * l.nblocks);
         enec_store32(dst + l.table_off + tb, enec_crc32c(0, dst + l.table_off, tb));
         enec_write_header(dst, t, 1, &p, count, l.fixed_size + high, 0);
-        finish_report(&d, rep);
+        enec_npu_finish_report(&d, rep);
         result = (size_t)(l.header_size + l.fixed_size + high);
         rep->coded = 1;
     }
@@ -325,7 +320,7 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst_, size_
         }
         size_t rr = enec_npu_v0_decompress(&d, rep, dst, cap, src, size);
         if (d.err && d.err != NPU_ERR_CORRUPT) rr = device_error(&d, rep);
-        else if (!enec_is_error(rr)) finish_report(&d, rep);
+        else if (!enec_is_error(rr)) enec_npu_finish_report(&d, rep);
         enec_npu_device_free(&d);
         return rr;
     }
@@ -367,7 +362,7 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst_, size_
         F[i] = (uint32_t)f;
         (void)gbytes;
     }
-    fill_tables(tables, &l.p, di->ebits);
+    enec_npu_fill_tables(tables, &l.p, di->ebits);
     if (enec_npu_device_init(&d, cfg)) {
         result = device_error(&d, rep);
         goto outd;
@@ -381,7 +376,7 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst_, size_
         result = device_error(&d, rep);
         goto outd;
     }
-    if (scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at)) {
+    if (enec_npu_scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at)) {
         result = device_error(&d, rep);
         goto outd;
     }
@@ -392,8 +387,8 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst_, size_
         goto outd;
     }
     rep->slots = j.slots;
-    end_phase(&d, rep, 0);
-    finish_report(&d, rep);
+    enec_npu_end_phase(&d, rep, 0);
+    enec_npu_finish_report(&d, rep);
     rep->coded = 1;
     for (uint64_t i = 0; i < l.nblocks; i++) {
         uint32_t isz = di->itemsize;

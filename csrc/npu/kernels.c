@@ -37,6 +37,7 @@ typedef struct {
     uint32_t bits;               /* a block's group mask, 128 bytes + slack */
     uint32_t f, T, rank, off, ob, one; /* the scan (decode) */
     uint32_t tab;                /* transform table (V0, V1) */
+    uint32_t wd, mx;             /* V0: per-group widths, per-group max codes (G lanes) */
 } kctx;
 
 /* ---- halving pack / unpack (FORMAT.md section 4) on UB lanes ---------------- */
@@ -184,8 +185,11 @@ typedef struct {
     uint32_t size;
 } slot_plan;
 
+static slot_plan plan_v0(const kctx *k, uint32_t B, int decode);
+
 static slot_plan plan_slot(const kctx *k, uint32_t B, int decode)
 {
+    if (k->variant == NPU_V0) return plan_v0(k, B, decode);
     slot_plan p;
     memset(&p, 0, sizeof p);
     enec_dtype dt = k->l->di->dtype;
@@ -247,7 +251,8 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     /* Fixed buffers first; then two slots if they fit, else one. */
     k->y = enec_npu_ub_alloc(d, 2 * B);
     k->t = enec_npu_ub_alloc(d, 2 * B);
-    if (!decode && j->l->di->dtype == ENEC_DTYPE_FP32) k->z = enec_npu_ub_alloc(d, 2 * B);
+    /* V0 gathers each bit plane into z, so it needs z for every dtype. */
+    if (!decode && (j->l->di->dtype == ENEC_DTYPE_FP32 || j->variant == NPU_V0)) k->z = enec_npu_ub_alloc(d, 2 * B);
     k->offs = enec_npu_ub_alloc(d, 4 * NPU_CH);
     k->tmp = enec_npu_ub_alloc(d, 2 * NPU_CH);
     k->bits = enec_npu_ub_alloc(d, 256);
@@ -263,6 +268,15 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
             k->off = enec_npu_ub_alloc(d, 2 * (Gp / 16 < 16 ? 16 : Gp / 16));
         }
     }
+    if (j->variant == NPU_V0) {
+        uint32_t Gp = ENEC_BLOCK / 16;
+        k->wd = enec_npu_ub_alloc(d, 2 * Gp);
+        if (!decode) {
+            k->mx = enec_npu_ub_alloc(d, 2 * Gp);
+            k->f = enec_npu_ub_alloc(d, 2 * Gp);
+            k->one = enec_npu_ub_alloc(d, 2 * Gp);
+        }
+    }
     if (d->err) return -1;
     uint32_t free_bytes = d->cfg.ub_bytes - d->ub_top;
     k->nslots = free_bytes >= 2 * sp.size ? 2 : 1;
@@ -271,7 +285,7 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     if (d->err) return -1;
     j->slots = (int)k->nslots;
     if (k->tab) enec_npu_dma_in(d, k->tab, &j->tables, decode ? 512 : 0, decode ? 1024 : 512, 0, 0);
-    if (decode) v_dup16(d, k->one, 0x0001, 0, ENEC_BLOCK / 16); /* a flag: the half subnormal 2^-24 */
+    if (k->one) v_dup16(d, k->one, 0x0001, 0, ENEC_BLOCK / 16); /* a flag: the half subnormal 2^-24 */
     return d->err ? -1 : 0;
 }
 
@@ -331,6 +345,12 @@ static void split(kctx *k, uint32_t S, const slot_plan *sp, uint32_t B, uint32_t
 typedef struct {
     double slot_free[2];
 } events;
+
+static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in_done, double *slot_free);
+static double v0_decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double after, uint32_t *wub,
+                             uint32_t *r3ub);
+static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const uint32_t *wub,
+                           const uint32_t *r3ub, double in_done, double *slot_free);
 
 static int encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in_done, double *slot_free)
 {
@@ -424,7 +444,9 @@ int enec_npu_encode_core(npu_job *j, int core)
          * block is computed, into the other slot once that slot is free. */
         if (k.nslots == 2 && blk + step < j->l->nblocks)
             next_in = load_block_in(&k, j, blk + step, k.slot[1 - s], slot_free[1 - s]);
-        if (encode_block(&k, j, blk, k.slot[s], in_done, &slot_free[s])) return -1;
+        int bad = k.variant == NPU_V0 ? v0_encode_block(&k, j, blk, k.slot[s], in_done, &slot_free[s])
+                                      : encode_block(&k, j, blk, k.slot[s], in_done, &slot_free[s]);
+        if (bad) return -1;
         if (k.nslots == 1 && blk + step < j->l->nblocks)
             next_in = load_block_in(&k, j, blk + step, k.slot[0], slot_free[0]);
         in_done = next_in;
@@ -436,7 +458,7 @@ int enec_npu_encode_core(npu_job *j, int core)
 
 /* Exclusive prefix sum of the G flags at k->f (half lanes, 0x0001 or 0) into
  * k->rank (integers; below 2048 a half pattern equals its count). */
-static void scan(kctx *k, uint32_t G)
+static uint32_t scan(kctx *k, uint32_t G)
 {
     npu_device *d = k->d;
     if (!k->decoupled) {
@@ -448,7 +470,7 @@ static void scan(kctx *k, uint32_t G)
             enec_npu_scalar(d, 1, 0, 0);
             r += fl;
         }
-        return;
+        return r;
     }
     /* Dependency-decoupled: rows of 16 flags, transposed so that the scan
      * along a row becomes adds between different 32-byte segments; the row
@@ -468,6 +490,7 @@ static void scan(kctx *k, uint32_t G)
     for (uint32_t c = 0; c < 16; c++) v_addf16(d, T + c * row, T + c * row, k->off, R);
     v_transpose16(d, k->rank, 32, 512, T, row, 32, nt);
     v_sub16(d, k->rank, k->rank, k->f, Gp);
+    return acc;
 }
 
 /* HIGH lanes (unpacked at k->t, L rows of F) to every element of the block
@@ -536,6 +559,7 @@ typedef struct {
 
 static double decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double after, dec_in *in)
 {
+    if (k->variant == NPU_V0) return v0_decode_load(k, j, blk, S, after, in->lowub, in->r3ub);
     npu_device *d = k->d;
     const enec_layout *l = k->l;
     const uint32_t B = enec_block_B(l, blk), G = B / k->L;
@@ -553,9 +577,47 @@ static double decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double 
     return enec_npu_clock(d, PIPE_MTE2);
 }
 
+/* Codes at k->y (exponents after uncode) and the raw parts in the slot ->
+ * the original elements at S. g is B lanes of scratch. */
+static void recombine(kctx *k, uint32_t S, const slot_plan *sp, uint32_t g, const uint32_t *r3ub, uint32_t B)
+{
+    npu_device *d = k->d;
+    const uint32_t y = k->y, t = k->t;
+    switch (k->l->di->dtype) {
+    case ENEC_DTYPE_FP16:
+        unpack(k, t, B, 3, r3ub);
+        v_widen8(d, g, S, B);
+        v_shl16(d, y, y, 10, B);
+        v_or16(d, y, y, g, B);
+        v_ands16(d, g, t, 4, 0, B);
+        v_shl16(d, g, g, 13, B);
+        v_or16(d, y, y, g, B);
+        v_ands16(d, t, t, 3, 0, B);
+        v_shl16(d, t, t, 8, B);
+        v_or16(d, S, y, t, B);
+        break;
+    default:
+        /* sign and mantissa of r8 in place: sign-extend the byte, keep bit 15 and 6..0 */
+        v_widen8(d, t, S, B);
+        v_shl16(d, t, t, 8, B);
+        v_sar16(d, t, t, 8, B);
+        v_ands16(d, t, t, 0x807F, 0, B);
+        v_shl16(d, y, y, 7, B);
+        if (k->l->di->dtype == ENEC_DTYPE_BF16) {
+            v_or16(d, S, y, t, B);
+        } else {
+            v_or16(d, y, y, t, B);
+            v_ands16(d, t, S + sp->raw2, 0xFFFF, 0, B);
+            v_zip16(d, S, t, y, B);
+        }
+        break;
+    }
+}
+
 static int decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const dec_in *in, double in_done,
                         double *slot_free)
 {
+    if (k->variant == NPU_V0) return v0_decode_block(k, j, blk, S, in->lowub, in->r3ub, in_done, slot_free);
     npu_device *d = k->d;
     const enec_layout *l = k->l;
     const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L, F = in->F;
@@ -574,36 +636,7 @@ static int decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const dec
         v_or16(d, y, y, g, B);
     }
     uncode(k, y, B);
-
-    switch (l->di->dtype) {
-    case ENEC_DTYPE_FP16:
-        unpack(k, t, B, 3, in->r3ub);
-        v_widen8(d, g, S, B);
-        v_shl16(d, y, y, 10, B);
-        v_or16(d, y, y, g, B);
-        v_ands16(d, g, t, 4, 0, B);
-        v_shl16(d, g, g, 13, B);
-        v_or16(d, y, y, g, B);
-        v_ands16(d, t, t, 3, 0, B);
-        v_shl16(d, t, t, 8, B);
-        v_or16(d, S, y, t, B);
-        break;
-    default:
-        /* sign and mantissa of r8 in place: sign-extend the byte, keep bit 15 and 6..0 */
-        v_widen8(d, t, S, B);
-        v_shl16(d, t, t, 8, B);
-        v_sar16(d, t, t, 8, B);
-        v_ands16(d, t, t, 0x807F, 0, B);
-        v_shl16(d, y, y, 7, B);
-        if (l->di->dtype == ENEC_DTYPE_BF16) {
-            v_or16(d, S, y, t, B);
-        } else {
-            v_or16(d, y, y, t, B);
-            v_ands16(d, t, S + sp.raw2, 0xFFFF, 0, B);
-            v_zip16(d, S, t, y, B);
-        }
-        break;
-    }
+    recombine(k, S, &sp, g, in->r3ub, B);
     if (d->err) return -1;
     double done = enec_npu_clock(d, PIPE_V);
     uint32_t isz = l->di->itemsize;
@@ -632,5 +665,198 @@ int enec_npu_decode_core(npu_job *j, int core)
             next_in = decode_load(&k, j, blk + step, k.slot[0], slot_free[0], &in[0]);
         in_done = next_in;
     }
+    return d->err ? -1 : 0;
+}
+
+/* ---- V0: per-group max width, bit planes, a sequential scan per plane --------
+ *
+ * The ablation's baseline. Each strided group j of L codes gets the width
+ * w_j = bit length of its largest code (a max fold instead of V1's OR fold
+ * and 1-bit mask). The codes are stored as bit planes: plane p holds bit p of
+ * every code of the groups with w_j > p, kept by a gather-mask whose pattern
+ * is "w_j > p" and halving-packed at one bit. Decoding a plane needs, for
+ * each group, how many earlier groups carry that plane: a sequential scalar
+ * scan per plane. docs/NPU.md gives the payload layout. */
+
+uint64_t enec_npu_v0_payload(const enec_layout *l, uint32_t B, const uint16_t *Fp)
+{
+    uint64_t G = B / l->p.L, bytes = G / 2 + (uint64_t)B * l->di->rawbits / 8;
+    for (unsigned p = 0; p < l->p.n; p++) bytes += (uint64_t)l->p.L * Fp[p] / 8;
+    return bytes;
+}
+
+/* Slot: raw parts where V1..V3 keep them, then the packed widths (mask),
+ * then one area per plane (high + p * r32(B / 8)), then (decode) g. */
+static slot_plan plan_v0(const kctx *k, uint32_t B, int decode)
+{
+    slot_plan p;
+    memset(&p, 0, sizeof p);
+    enec_dtype dt = k->l->di->dtype;
+    uint32_t G = B / k->L, in = B * k->l->di->itemsize, raw_end = r32(B);
+    /* encode packs r3 while the fp16 input is still live: past the input */
+    p.raw2 = (dt == ENEC_DTYPE_FP16 && !decode) ? 2 * B : r32(B);
+    if (dt == ENEC_DTYPE_FP16) raw_end = p.raw2 + runs_area(B, 3);
+    if (dt == ENEC_DTYPE_FP32) raw_end = r32(B) + 2 * B;
+    p.mask = raw_end;
+    p.high = p.mask + runs_area(G, 4);
+    uint32_t end = p.high + k->n * r32(B / 8);
+    if (decode) {
+        p.g = end;
+        end += 2 * B;
+    }
+    p.size = r32(end > in ? end : in);
+    return p;
+}
+
+static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in_done, double *slot_free)
+{
+    npu_device *d = k->d;
+    const enec_layout *l = k->l;
+    const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L, L = k->L;
+    slot_plan sp = plan_v0(k, B, 0);
+    uint32_t r3ub[4], r3len[4], wub[2], wlen[2], pub[NPU_V0_PLANES], plen[NPU_V0_PLANES];
+    uint16_t Fp[NPU_V0_PLANES] = {0};
+    int nr3 = 0;
+    unsigned np = 0;
+    enec_npu_wait(d, PIPE_V, in_done);
+
+    split(k, S, &sp, B, valid, r3ub, r3len, &nr3);
+    const uint32_t y = k->y, t = k->t, z = k->z;
+
+    /* Per-group max: groups are strided, so each half of the block is whole
+     * rows; fold with max16 (codes < 2^9 are positive int16) to G lanes. */
+    v_max16(d, t, y, y + B, B / 2);
+    for (uint32_t cnt = B / 2; cnt > G; cnt /= 2) v_max16(d, t, t, t + cnt, cnt / 2);
+    v_ands16(d, k->mx, t, 0xFFFF, 0, G);
+    v_dup16(d, k->wd, 0, 0, G);
+
+    for (unsigned p = 0; p < k->n && !d->err; p++) {
+        /* Groups that need more than p bits (max > 2^p - 1): the plane's
+         * pattern, and one more bit of their width. Half compares of
+         * patterns below 0x7C00 order like the integers. */
+        v_cmpgt_f16(d, k->bits, k->mx, (uint16_t)((1u << p) - 1), G);
+        v_sels16(d, k->f, k->bits, G, k->one, 0, G);
+        v_add16(d, k->wd, k->wd, k->f, G);
+        if (p) {
+            v_shr16(d, t, y, p, 0, B);
+            v_ands16(d, t, t, 1, 0, B);
+        } else {
+            v_ands16(d, t, y, 1, 0, B);
+        }
+        v_gathermask16(d, z, t, k->bits, G, B);
+        /* The kept count sizes the plane: a scalar read of a vector result. */
+        uint32_t kept = enec_npu_scalar_read_count(d);
+        enec_npu_scalar(d, 1, 0, 0);
+        if (!kept) break; /* no group is wider: later planes are empty too */
+        Fp[p] = (uint16_t)(kept / L);
+        pack(k, z, kept, 1, S + sp.high + p * r32(B / 8), &pub[p], &plen[p]);
+        np = p + 1;
+    }
+    int nw = pack(k, k->wd, G, 4, S + sp.mask, wub, wlen);
+    if (d->err) return -1;
+    double done = enec_npu_clock(d, PIPE_V);
+    if (enec_npu_clock(d, PIPE_S) > done) done = enec_npu_clock(d, PIPE_S);
+
+    /* The payload to the block's staging slot: widths, raw parts, planes. */
+    const npu_gm *o = &j->stage;
+    const uint64_t base = blk * j->stage_block;
+    uint64_t at = base;
+    for (int r = 0; r < nw; r++) at = (enec_npu_dma_out(d, o, at, wub[r], wlen[r], 1, done), at + wlen[r]);
+    enec_npu_dma_out(d, o, at, S, B, 1, done);
+    at += B;
+    if (l->di->dtype == ENEC_DTYPE_FP16) {
+        for (int r = 0; r < nr3; r++) at = (enec_npu_dma_out(d, o, at, r3ub[r], r3len[r], 1, done), at + r3len[r]);
+    } else if (l->di->dtype == ENEC_DTYPE_FP32) {
+        enec_npu_dma_out(d, o, at, S + sp.raw2, 2ull * B, 1, done);
+        at += 2ull * B;
+    }
+    for (unsigned p = 0; p < np; p++) at = (enec_npu_dma_out(d, o, at, pub[p], plen[p], 1, done), at + plen[p]);
+    enec_npu_scalar(d, 0, 0, 1 + k->n); /* payload size and plane counts to global memory */
+    j->F[blk] = (uint32_t)(at - base);
+    memcpy(j->Fp + blk * NPU_V0_PLANES, Fp, sizeof Fp);
+    *slot_free = enec_npu_clock(d, PIPE_MTE3);
+    return d->err ? -1 : 0;
+}
+
+static double v0_decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double after, uint32_t *wub,
+                             uint32_t *r3ub)
+{
+    npu_device *d = k->d;
+    const enec_layout *l = k->l;
+    const uint32_t B = enec_block_B(l, blk), G = B / k->L;
+    const uint16_t *Fp = j->Fp + blk * NPU_V0_PLANES;
+    slot_plan sp = plan_v0(k, B, 1);
+    /* The block's table entry: payload offset and plane counts (checked by the host). */
+    enec_npu_scalar(d, 2 + k->n, 1 + k->n, 0);
+    uint64_t at = j->at[blk];
+    load_runs(k, &j->src, at, G, 4, S + sp.mask, wub, after);
+    at += G / 2;
+    enec_npu_dma_in(d, S, &j->src, at, B, 1, after);
+    at += B;
+    if (l->di->dtype == ENEC_DTYPE_FP16) {
+        load_runs(k, &j->src, at, B, 3, S + sp.raw2, r3ub, after);
+        at += 3ull * B / 8;
+    } else if (l->di->dtype == ENEC_DTYPE_FP32) {
+        enec_npu_dma_in(d, S + sp.raw2, &j->src, at, 2ull * B, 1, after);
+        at += 2ull * B;
+    }
+    for (unsigned p = 0; p < k->n && Fp[p]; p++) {
+        uint64_t bytes = (uint64_t)k->L * Fp[p] / 8;
+        enec_npu_dma_in(d, S + sp.high + p * r32(B / 8), &j->src, at, bytes, 1, after);
+        at += bytes;
+    }
+    return enec_npu_clock(d, PIPE_MTE2);
+}
+
+static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const uint32_t *wub,
+                           const uint32_t *r3ub, double in_done, double *slot_free)
+{
+    npu_device *d = k->d;
+    const enec_layout *l = k->l;
+    const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L;
+    const uint16_t *Fp = j->Fp + blk * NPU_V0_PLANES;
+    slot_plan sp = plan_v0(k, B, 1);
+    const uint32_t y = k->y, t = k->t, g = S + sp.g;
+    enec_npu_wait(d, PIPE_V, in_done);
+
+    unpack(k, k->wd, G, 4, wub);
+    v_dup16(d, y, 0, 0, B);
+    unsigned np = 0;
+    for (unsigned p = 0; p < k->n && !d->err; p++) {
+        enec_npu_scalar(d, 1, 1, 0); /* the plane count, and the loop test on it */
+        if (!Fp[p]) break;
+        /* Groups carrying plane p, their ranks by a sequential scan, then
+         * the plane's bits back to every element (V1's HIGH gather). */
+        v_cmpgt_f16(d, k->bits, k->wd, (uint16_t)p, G);
+        v_sels16(d, k->f, k->bits, G, k->one, 0, G);
+        uint32_t tot = scan(k, G);
+        if (tot != Fp[p]) {
+            enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: widths give %u groups in plane %u, table says %u",
+                          (unsigned long long)blk, tot, p, (unsigned)Fp[p]);
+            return -1;
+        }
+        uint32_t pu = S + sp.high + p * r32(B / 8);
+        unpack(k, t, k->L * Fp[p], 1, &pu);
+        gather_high(k, g, G, Fp[p], B);
+        if (p) v_shl16(d, g, g, p, B);
+        v_or16(d, y, y, g, B);
+        np = p + 1;
+    }
+    /* A width beyond the last plane the table lists would be ignored
+     * silently; count such groups (a gather-mask's kept count) and refuse. */
+    v_cmpgt_f16(d, k->bits, k->wd, (uint16_t)np, G);
+    v_gathermask16(d, k->f, k->wd, k->bits, G, G);
+    if (enec_npu_scalar_read_count(d)) {
+        enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: a group is wider than its %u planes",
+                      (unsigned long long)blk, np);
+        return -1;
+    }
+    uncode(k, y, B);
+    recombine(k, S, &sp, g, r3ub, B);
+    if (d->err) return -1;
+    double done = enec_npu_clock(d, PIPE_V);
+    uint32_t isz = l->di->itemsize;
+    enec_npu_dma_out(d, &j->dst, blk * ENEC_BLOCK * isz, S, (uint64_t)valid * isz, 1, done);
+    *slot_free = enec_npu_clock(d, PIPE_MTE3);
     return d->err ? -1 : 0;
 }

@@ -7,6 +7,7 @@
 enum { NPU_V0, NPU_V1, NPU_V2, NPU_V3, NPU_VARIANTS };
 
 #define NPU_CH 512u  /* lanes per chunk where a kernel has to work through a small scratch */
+#define NPU_V0_PLANES 16u /* V0: plane counts kept per block (n <= 9 is used) */
 
 /* One launch: the tensor's layout and the global-memory regions. */
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     uint64_t stage_block;
     uint32_t *F;          /* per block: flagged groups (V1..V3) or payload bytes (V0) */
     const uint64_t *at;   /* decode: stream offset of each block's HIGH (V0: of its payload) */
+    uint16_t *Fp;         /* V0: per block, NPU_V0_PLANES counts of the groups that carry bit plane p */
     int slots;            /* out: 1 or 2, the buffering the UB plan allowed */
 } npu_job;
 
@@ -27,6 +29,16 @@ typedef struct {
  * on failure the device holds the error. */
 int enec_npu_encode_core(npu_job *j, int core);
 int enec_npu_decode_core(npu_job *j, int core);
+
+/* V0's padded size of a block of `valid` elements: a multiple of 16 L, so
+ * that every max fold and the per-group lanes stay on the 32-byte grid. */
+static inline uint32_t enec_npu_v0_B(uint32_t valid, unsigned L)
+{
+    uint32_t q = 16u * L;
+    return (valid + q - 1) / q * q;
+}
+/* Bytes of V0's per-block payload: packed widths, raw parts, the planes. */
+uint64_t enec_npu_v0_payload(const enec_layout *l, uint32_t B, const uint16_t *Fp);
 
 /* Byte lengths of the runs the halving pack emits for n lanes of w bits. */
 int enec_npu_pack_runs(uint32_t n, unsigned w, uint32_t *len);

@@ -258,6 +258,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
     /* A V0 container can exceed the stored size (per-group widths); give it slack. */
     size_t cap = (size_t)(48 + 8 * t.ndim + t.descr_len) + (size_t)src.len + (size_t)src.len / 4 + 4096 +
                  (size_t)(count / ENEC_BLOCK + 1) * 64;
+    if (variant == 0 && enec_npu_v0_bound(&t) > cap) cap = enec_npu_v0_bound(&t);
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
     if (!out) goto done;
     size_t r;
@@ -314,11 +315,17 @@ static PyObject *py_v0_info(PyObject *self, PyObject *args)
     enec_tensor t;
     uint64_t count;
     size_t r = enec_npu_v0_info(src.buf, (size_t)src.len, &t, &count);
-    PyBuffer_Release(&src);
     if (enec_is_error(r)) {
-        PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container");
+        /* Name the likely mistake: a damaged V0 container, or another stream given to v0. */
+        if (src.len >= 4 && !memcmp(src.buf, "ENV0", 4))
+            PyErr_SetString(CorruptDataError, "enec.npu: damaged V0 container (header or block table)");
+        else
+            PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container (v0 reads only what "
+                                              "compress(a, \"v0\") writes; decode standard streams with v1..v3)");
+        PyBuffer_Release(&src);
         return NULL;
     }
+    PyBuffer_Release(&src);
     PyObject *shape = PyTuple_New(t.ndim);
     for (uint32_t i = 0; shape && i < t.ndim; i++)
         PyTuple_SET_ITEM(shape, i, PyLong_FromUnsignedLongLong(t.shape[i]));
