@@ -4,6 +4,7 @@
 #include <string.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
+#include "../codec/search.h"
 
 #ifdef ENEC_AVX512_EMULATE
 /* Test builds on CPUs without AVX-512: the same code against a portable
@@ -134,15 +135,6 @@ TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
 
 /* ---- histogram -------------------------------------------------------------- */
 
-static void histogram_scalar(const uint8_t *src, uint64_t begin, uint64_t end, enec_dtype dtype, uint64_t *hist)
-{
-    for (uint64_t i = begin; i < end; i++) {
-        if (dtype == ENEC_DTYPE_BF16) hist[bf16_exp(enec_load16(src + 2 * i))]++;
-        else if (dtype == ENEC_DTYPE_FP16) hist[fp16_exp(enec_load16(src + 2 * i))]++;
-        else hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
-    }
-}
-
 /* The exponents of 64 elements as bytes, in any order (counting ignores it). */
 TARGET static inline __m512i exponents64(const uint8_t *p, enec_dtype dtype)
 {
@@ -170,7 +162,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
     memset(hist, 0, sizeof(uint64_t) * 256);
     const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
     uint64_t i = count < 2048 ? count : 2048;
-    histogram_scalar(src, 0, i, dtype, hist);
+    enec_histogram_add(src, 0, i, dtype, hist);
     unsigned mode = 0;
     for (unsigned x = 1; x <= top; x++)
         if (hist[x] > hist[mode]) mode = x;
@@ -193,7 +185,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
             total[t] += (uint64_t)__builtin_popcountll(_mm512_cmpeq_epi8_mask(d, _mm512_set1_epi8((char)t)));
     }
     for (int t = 0; t < 16; t++) hist[w0 + t] += total[t];
-    histogram_scalar(src, i, count, dtype, hist);
+    enec_histogram_add(src, i, count, dtype, hist);
 }
 
 /* ---- encode ------------------------------------------------------------------ */
