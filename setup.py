@@ -14,9 +14,9 @@ def version():
         return re.search(r'#define ENEC_VERSION_STRING "([^"]+)"', f.read()).group(1)
 
 
-def sources():
+def sources(subs=("common", "codec", "x86", "python")):
     files = []
-    for sub in ("common", "codec", "x86", "python"):
+    for sub in subs:
         files += sorted(glob(os.path.join("csrc", sub, "*.c")))
     return files
 
@@ -26,6 +26,10 @@ flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes
 if os.environ.get("ENEC_WERROR") == "1":
     flags.append("-Werror")
 link = ["-pthread"]
+if os.environ.get("ENEC_AVX512_EMULATE") == "1":
+    # Test builds only: the AVX-512 kernels run on portable models of their
+    # intrinsics (csrc/x86/avx512_emu.h), so CPUs without AVX-512 check them.
+    flags.append("-DENEC_AVX512_EMULATE")
 if os.environ.get("ENEC_SANITIZE"):
     # The runtime must be linked too (UBSan's handlers are not in libasan), and
     # a finding must stop the run rather than print and go on.
@@ -42,6 +46,15 @@ setup(
             depends=glob("csrc/**/*.h", recursive=True),
             extra_compile_args=flags,
             extra_link_args=link,
-        )
+        ),
+        # The simulated Ascend NPU backend: its own module, so the CPU codec's
+        # binding stays as it is. It links the codec for layout and search.
+        Extension(
+            "enec._npu",
+            sources=sources(("common", "codec", "x86", "npu")),
+            depends=glob("csrc/**/*.h", recursive=True),
+            extra_compile_args=flags,
+            extra_link_args=link + ["-lm"],
+        ),
     ],
 )

@@ -38,7 +38,7 @@ extern "C" {
  *   that finds it busy starts and joins threads of its own instead of waiting;
  * - each thread keeps a scratch buffer in thread-local storage, freed when
  *   the thread exits;
- * - CPU feature detection and the AVX2 lookup tables are set up once
+ * - CPU feature detection and the SIMD lookup tables are set up once
  *   (pthread_once).
  * After fork() the child starts a fresh pool on its first threaded call.
  * Output bytes never depend on the thread count or on other callers. */
@@ -108,7 +108,7 @@ typedef enum {
     ENEC_BACKEND_AUTO = 0,    /* the fastest this CPU runs */
     ENEC_BACKEND_SCALAR = 1,  /* portable C, the reference */
     ENEC_BACKEND_AVX2 = 2,    /* x86-64 AVX2 + BMI2 */
-    ENEC_BACKEND_AVX512 = 3,  /* x86-64 AVX-512 BW */
+    ENEC_BACKEND_AVX512 = 3,  /* x86-64 AVX-512 F + BW + VBMI2 */
     ENEC_BACKEND_COUNT
 } enec_backend;
 
@@ -127,7 +127,7 @@ typedef struct {
     const enec_params *params;   /* compress: NULL = search; else use b, n, m, L (bits ignored) */
     uint64_t max_output_size;    /* decompress: refuse (ENEC_ERR_TOO_LARGE) a stream whose declared
                                   * original size exceeds this, before touching dst; 0 = no limit
-                                  * beyond the format's own bound (docs/FORMAT.md section 7) */
+                                  * beyond the format's own bound (docs/FORMAT.md section 8) */
 } enec_options;
 
 /* ---- compression ----------------------------------------------------------- */
@@ -161,7 +161,7 @@ ENEC_API size_t enec_read_header(const void *src, size_t src_size, enec_header *
  * backend and max_output_size are read. Nothing is allocated and dst is not
  * touched before the header has been validated against src_size and the
  * declared size against dst_capacity and max_output_size; a valid stream
- * decodes to at most 2 x src_size bytes (docs/FORMAT.md section 7).
+ * decodes to at most 2 x src_size bytes (docs/FORMAT.md section 8).
  * @return original_size, or an error code (ENEC_ERR_CORRUPT,
  * ENEC_ERR_DST_TOO_SMALL, ENEC_ERR_TOO_LARGE, ENEC_ERR_NOMEM, ...). */
 ENEC_API size_t enec_decompress(void *dst, size_t dst_capacity, const void *src,

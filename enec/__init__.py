@@ -6,6 +6,7 @@
     >>> np.array_equal(enec.decompress(blob), a)
     True
 """
+from . import _enec
 from ._core import (
     BLOCK,
     FORMAT_VERSION,
@@ -20,6 +21,10 @@ from ._core import (
     search_params,
 )
 from ._enec import __version__
+from .checkpoint import CONTAINER_VERSION, CheckpointReader, load_file, open, save_file
+from . import convert  # enec.convert.safetensors_to_enec and back
+
+crc32c = _enec.crc32c
 
 __all__ = [
     "BLOCK",
@@ -34,4 +39,9 @@ __all__ = [
     "inspect",
     "search_params",
     "__version__",
-]
+    "CONTAINER_VERSION",
+    "CheckpointReader",
+    "crc32c",
+    "load_file",
+    "save_file",
+]  # not "open": a star import would shadow the builtin; use enec.open

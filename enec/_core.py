@@ -8,7 +8,7 @@ from typing import NamedTuple, Optional, Tuple
 import ml_dtypes
 import numpy as np
 
-from . import _enec
+from . import _enec, _torch
 
 CorruptDataError = _enec.CorruptDataError
 BLOCK: int = _enec.BLOCK
@@ -128,7 +128,7 @@ def _as_array(array) -> np.ndarray:
 
 def _prepare(array, dtype) -> np.ndarray:
     """A C-contiguous array of the dtype to code; no copy when the input already is one."""
-    a = _as_array(array)
+    a = _torch.to_numpy(array) if _torch.is_tensor(array) else _as_array(array)
     if dtype is not None:
         target = _resolve_dtype(dtype)
         if a.dtype != target:
@@ -199,7 +199,7 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
     out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
     max_size: refuse (ValueError) a stream that decodes to more than this many bytes, checked
     from the header before anything is allocated. None (the default) sets no limit of its own;
-    the format already bounds a valid stream's output by twice its length (FORMAT.md section 7),
+    the format already bounds a valid stream's output by twice its length (FORMAT.md section 8),
     so memory use stays proportional to the input either way.
     Raises CorruptDataError for damaged, truncated or foreign input."""
     bid = _backend_id(backend)

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint32_t i = 0; i < t->ndim; i++) count *= t->shape[i]; /* read_header rejects overflow */
     FUZZ_ASSERT(count == h.count);
     FUZZ_ASSERT(h.original_size == h.count * t->itemsize);
-    /* The decompression-bomb bound of docs/FORMAT.md section 7. */
+    /* The decompression-bomb bound of docs/FORMAT.md section 8. */
     FUZZ_ASSERT(h.original_size <= 2 * h.payload_size);
     if (h.mode == 0) {
         FUZZ_ASSERT(h.payload_size == h.original_size && h.nblocks == 0);

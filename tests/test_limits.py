@@ -77,7 +77,7 @@ def test_c_level_limit(big):
 @pytest.mark.parametrize("name", ["bfloat16", "float16", "float32"])
 @pytest.mark.parametrize("kind", ["gauss", "wide", "randbits"])
 def test_format_bound_on_expansion(name, kind):
-    """FORMAT.md section 7: a valid stream decodes to at most twice its length."""
+    """FORMAT.md section 8: a valid stream decodes to at most twice its length."""
     for shape in [(1,), (7,), (BLOCK + 1,), (3, BLOCK)]:
         s = enec.compress(make(name, kind, shape))
         info = enec.inspect(s)

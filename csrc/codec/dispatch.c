@@ -9,6 +9,9 @@ static const enec_kernels kernels_scalar = {"scalar", enec_histogram_ref, enec_e
 #if ENEC_X86
 extern const enec_kernels enec_kernels_avx2;
 #endif
+#if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
+extern const enec_kernels enec_kernels_avx512;
+#endif
 
 static const enec_kernels *lookup(int backend)
 {
@@ -16,6 +19,9 @@ static const enec_kernels *lookup(int backend)
     case ENEC_BACKEND_SCALAR: return &kernels_scalar;
 #if ENEC_X86
     case ENEC_BACKEND_AVX2: return enec_cpu_has_avx2() ? &enec_kernels_avx2 : NULL;
+#endif
+#if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
+    case ENEC_BACKEND_AVX512: return enec_cpu_has_avx512() ? &enec_kernels_avx512 : NULL;
 #endif
     default: return NULL;
     }

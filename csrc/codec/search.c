@@ -15,21 +15,26 @@ static unsigned bitlen(unsigned v)
 }
 static unsigned ceil_log2(unsigned v) { return v <= 1 ? 0 : bitlen(v - 1); }
 
-void enec_histogram_ref(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+void enec_histogram_add(const uint8_t *src, uint64_t begin, uint64_t end, enec_dtype dtype, uint64_t *hist)
 {
-    memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
     switch (dtype) {
     case ENEC_DTYPE_BF16:
-        for (uint64_t i = 0; i < count; i++) hist[bf16_exp(enec_load16(src + 2 * i))]++;
+        for (uint64_t i = begin; i < end; i++) hist[bf16_exp(enec_load16(src + 2 * i))]++;
         break;
     case ENEC_DTYPE_FP16:
-        for (uint64_t i = 0; i < count; i++) hist[fp16_exp(enec_load16(src + 2 * i))]++;
+        for (uint64_t i = begin; i < end; i++) hist[fp16_exp(enec_load16(src + 2 * i))]++;
         break;
     case ENEC_DTYPE_FP32:
-        for (uint64_t i = 0; i < count; i++) hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
+        for (uint64_t i = begin; i < end; i++) hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
         break;
     default: break;
     }
+}
+
+void enec_histogram_ref(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+{
+    memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
+    enec_histogram_add(src, 0, count, dtype, hist);
 }
 
 void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_params *out)

@@ -24,6 +24,14 @@ static inline uint64_t enec_load64(const uint8_t *p)
 {
     return (uint64_t)enec_load32(p) | ((uint64_t)enec_load32(p + 4) << 32);
 }
+/* Bits set in x, without relying on a popcnt instruction. */
+static inline uint32_t enec_popcount64(uint64_t x)
+{
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
 static inline void enec_store16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void enec_store32(uint8_t *p, uint32_t v)
 {

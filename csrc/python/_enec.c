@@ -283,7 +283,12 @@ PyMODINIT_FUNC PyInit__enec(void)
     Py_INCREF(CorruptDataError);
     if (PyModule_AddStringConstant(mod, "__version__", ENEC_VERSION_STRING) < 0 ||
         PyModule_AddIntConstant(mod, "FORMAT_VERSION", ENEC_FORMAT_VERSION) < 0 ||
-        PyModule_AddIntConstant(mod, "BLOCK", ENEC_BLOCK) < 0) {
+        PyModule_AddIntConstant(mod, "BLOCK", ENEC_BLOCK) < 0 ||
+#ifdef ENEC_AVX512_EMULATE
+        PyModule_AddIntConstant(mod, "AVX512_EMULATED", 1) < 0) {
+#else
+        PyModule_AddIntConstant(mod, "AVX512_EMULATED", 0) < 0) {
+#endif
         Py_DECREF(mod);
         return NULL;
     }

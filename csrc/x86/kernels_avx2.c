@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
+#include "../codec/search.h"
 #include "../codec/pack.h"
 
 #define TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
@@ -146,15 +147,6 @@ TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
 
 /* ---- histogram -------------------------------------------------------------- */
 
-static void histogram_scalar(const uint8_t *src, uint64_t begin, uint64_t end, enec_dtype dtype, uint64_t *hist)
-{
-    for (uint64_t i = begin; i < end; i++) {
-        if (dtype == ENEC_DTYPE_BF16) hist[bf16_exp(enec_load16(src + 2 * i))]++;
-        else if (dtype == ENEC_DTYPE_FP16) hist[fp16_exp(enec_load16(src + 2 * i))]++;
-        else hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
-    }
-}
-
 /* The exponents of 32 elements as bytes, in any order (counting ignores it). */
 TARGET static inline __m256i exponents32(const uint8_t *p, enec_dtype dtype)
 {
@@ -182,7 +174,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
     memset(hist, 0, sizeof(uint64_t) * 256);
     const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
     uint64_t i = count < 2048 ? count : 2048;
-    histogram_scalar(src, 0, i, dtype, hist);
+    enec_histogram_add(src, 0, i, dtype, hist);
     unsigned mode = 0;
     for (unsigned x = 1; x <= top; x++)
         if (hist[x] > hist[mode]) mode = x;
@@ -222,7 +214,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
                     (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
         hist[w0 + t] += total[t];
     }
-    histogram_scalar(src, i, count, dtype, hist);
+    enec_histogram_add(src, i, count, dtype, hist);
 }
 
 /* ---- encode ------------------------------------------------------------------ */

@@ -1,0 +1,264 @@
+/* device.c - the 910B2 model's state and costs: configuration defaults, UB arena, global memory, DMA, scalar unit, pipe clocks. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "device.h"
+
+static const char *const opclass_names[OP_COUNT] = {
+    "add", "mul16", "mul32", "logic", "shift", "dup", "ci", "cmp", "select", "conv",
+    "gather", "gathermask", "transpose", "reduce", "cumsum"};
+
+const char *enec_npu_opclass_name(int op) { return op >= 0 && op < OP_COUNT ? opclass_names[op] : "?"; }
+
+void enec_npu_config_default(npu_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->cores = 48;
+    c->clock_ghz = 1.8;
+    c->ub_bytes = 196608;
+    c->gm_bytes = 64ull << 30;
+    c->hbm_gbps = 1600.0;
+    c->mte2_bytes_per_cycle = 87.0;
+    c->mte3_bytes_per_cycle = 64.0;
+    c->dma_read_latency = 320;
+    c->dma_write_latency = 180;
+    c->dma_unaligned_factor = 0.7;
+    c->vec_startup = 20;
+    c->mask_cycles = 8;
+    c->scalar_load = 6;
+    c->scalar_store = 4;
+    c->scalar_alu = 2;
+    c->scalar_issue = 1;
+    c->max_repeat = 255;
+    /* Cycles per 256-byte repeat (docs/NPU.md, "Cost table"). */
+    double *t = c->cycles_per_repeat;
+    t[OP_ADD] = 1;        /* add/sub/adds/max/min: 256 B per cycle */
+    t[OP_MUL16] = 2;      /* int16 multiply: 128 B per cycle */
+    t[OP_MUL32] = 2;
+    t[OP_LOGIC] = 1;
+    t[OP_SHIFT] = 1;
+    t[OP_DUP] = 1;
+    t[OP_CI] = 1;
+    t[OP_CMP] = 1;
+    t[OP_SEL] = 1;
+    t[OP_CONV] = 1;
+    t[OP_GATHER] = 8;     /* no published figure: our choice, one 32-byte block per cycle */
+    t[OP_GATHERMASK] = 2; /* 128 B per cycle */
+    t[OP_TRANSPOSE] = 2;
+    t[OP_REDUCE] = 7;     /* cross-lane reductions: about 7x an add */
+    t[OP_CUMSUM] = 7;
+}
+
+int enec_npu_fail(npu_device *d, int code, const char *fmt, ...)
+{
+    if (d->err) return 0;
+    d->err = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+int enec_npu_device_init(npu_device *d, const npu_config *cfg)
+{
+    memset(d, 0, sizeof *d);
+    d->cfg = *cfg;
+    if (cfg->cores < 1 || cfg->cores > 4096 || cfg->ub_bytes < 1024 || cfg->ub_bytes > (1u << 30) ||
+        !(cfg->clock_ghz > 0) || !(cfg->hbm_gbps > 0) || !(cfg->mte2_bytes_per_cycle > 0) ||
+        !(cfg->mte3_bytes_per_cycle > 0) || !(cfg->dma_unaligned_factor > 0) || cfg->max_repeat < 1 ||
+        cfg->max_repeat > 255) {
+        return enec_npu_fail(d, NPU_ERR_ARG, "device configuration out of range"), -1;
+    }
+    for (int i = 0; i < OP_COUNT; i++)
+        if (!(cfg->cycles_per_repeat[i] >= 0)) return enec_npu_fail(d, NPU_ERR_ARG, "negative cost"), -1;
+    d->ub = (uint8_t *)calloc(cfg->ub_bytes, 1);
+    d->stats = (npu_core_stats *)calloc((size_t)cfg->cores, sizeof *d->stats);
+    if (!d->ub || !d->stats) return enec_npu_fail(d, NPU_ERR_NOMEM, "out of host memory"), -1;
+    return 0;
+}
+
+void enec_npu_device_free(npu_device *d)
+{
+    free(d->ub);
+    free(d->stats);
+    d->ub = NULL;
+    d->stats = NULL;
+}
+
+int enec_npu_gm_place(npu_device *d, npu_gm *g, void *base, uint64_t size)
+{
+    g->base = (uint8_t *)base;
+    g->size = size;
+    /* Allocations on the device are 512-byte aligned, as the runtime's are. */
+    uint64_t rounded = (size + 511) / 512 * 512;
+    if (d->gm_used + rounded > d->cfg.gm_bytes)
+        return enec_npu_fail(d, NPU_ERR_GM_OVERFLOW, "global memory full: %llu + %llu bytes > %llu",
+                             (unsigned long long)d->gm_used, (unsigned long long)rounded,
+                             (unsigned long long)d->cfg.gm_bytes), -1;
+    d->gm_used += rounded;
+    return 0;
+}
+
+void enec_npu_core_begin(npu_device *d, int core)
+{
+    d->core = core;
+    d->ub_top = 32;
+    /* Stale data from the previous core must not leak into this one's
+     * results, as it could not on hardware: a fresh, zeroed arena. */
+    memset(d->ub, 0, d->cfg.ub_bytes);
+}
+
+uint32_t enec_npu_ub_alloc(npu_device *d, uint32_t bytes)
+{
+    if (d->err) return 0;
+    uint64_t size = ((uint64_t)bytes + 31) / 32 * 32;
+    if (d->ub_top + size > d->cfg.ub_bytes) {
+        enec_npu_fail(d, NPU_ERR_UB_OVERFLOW, "Unified Buffer overflow: %u bytes in use, %llu more requested, "
+                      "capacity %u", d->ub_top, (unsigned long long)size, d->cfg.ub_bytes);
+        return 0;
+    }
+    uint32_t off = d->ub_top;
+    d->ub_top += (uint32_t)size;
+    if (d->ub_top > d->ub_peak) d->ub_peak = d->ub_top;
+    return off;
+}
+
+int enec_npu_ub_check(npu_device *d, uint32_t off, uint64_t bytes, const char *what)
+{
+    if (d->err) return 0;
+    if (off < 32 || (uint64_t)off + bytes > d->ub_top)
+        return enec_npu_fail(d, NPU_ERR_BOUNDS, "%s: UB range [%u, %llu) outside the allocated buffer (top %u)",
+                             what, off, (unsigned long long)off + bytes, d->ub_top);
+    return 1;
+}
+
+static double dma_cycles(const npu_device *d, uint64_t gm_off, uint64_t bytes, double rate, uint32_t latency)
+{
+    /* Hardware moves whole 32-byte blocks even for a padded copy. */
+    uint64_t moved = (bytes + 31) / 32 * 32;
+    if (gm_off % 512) rate *= d->cfg.dma_unaligned_factor;
+    return latency + (double)moved / rate;
+}
+
+static int dma_check(npu_device *d, uint32_t ub_off, const npu_gm *g, uint64_t gm_off, uint64_t bytes, int pad,
+                     const char *what)
+{
+    if (d->err) return 0;
+    if (ub_off % 32)
+        return enec_npu_fail(d, NPU_ERR_ALIGN, "%s: UB address %u is not 32-byte aligned", what, ub_off);
+    if (!pad && bytes % 32)
+        return enec_npu_fail(d, NPU_ERR_ALIGN, "%s: DataCopy of %llu bytes is not a multiple of 32 "
+                             "(use the padded copy)", what, (unsigned long long)bytes);
+    if (!enec_npu_ub_check(d, ub_off, bytes, what)) return 0;
+    if (gm_off > g->size || bytes > g->size - gm_off)
+        return enec_npu_fail(d, NPU_ERR_BOUNDS, "%s: global memory range [%llu, +%llu) outside its region of %llu",
+                             what, (unsigned long long)gm_off, (unsigned long long)bytes,
+                             (unsigned long long)g->size);
+    return 1;
+}
+
+double enec_npu_dma_in(npu_device *d, uint32_t ub_off, const npu_gm *g, uint64_t gm_off, uint64_t bytes, int pad,
+                       double after)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    if (!dma_check(d, ub_off, g, gm_off, bytes, pad, "dma_in")) return s->clock[PIPE_MTE2];
+    if (bytes) memcpy(d->ub + ub_off, g->base + gm_off, (size_t)bytes);
+    /* The scalar unit queues the copy; MTE2 starts when free and when the
+     * event it waits on has fired. */
+    s->clock[PIPE_S] += d->cfg.scalar_issue;
+    s->busy[PIPE_S] += d->cfg.scalar_issue;
+    double start = s->clock[PIPE_MTE2];
+    if (after > start) start = after;
+    if (s->clock[PIPE_S] > start) start = s->clock[PIPE_S];
+    double c = dma_cycles(d, gm_off, bytes, d->cfg.mte2_bytes_per_cycle, d->cfg.dma_read_latency);
+    s->clock[PIPE_MTE2] = start + c;
+    s->busy[PIPE_MTE2] += c;
+    s->bytes_in += bytes;
+    return s->clock[PIPE_MTE2];
+}
+
+double enec_npu_dma_out(npu_device *d, const npu_gm *g, uint64_t gm_off, uint32_t ub_off, uint64_t bytes, int pad,
+                        double after)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    if (!dma_check(d, ub_off, g, gm_off, bytes, pad, "dma_out")) return s->clock[PIPE_MTE3];
+    if (bytes) memcpy(g->base + gm_off, d->ub + ub_off, (size_t)bytes);
+    s->clock[PIPE_S] += d->cfg.scalar_issue;
+    s->busy[PIPE_S] += d->cfg.scalar_issue;
+    double start = s->clock[PIPE_MTE3];
+    if (after > start) start = after;
+    if (s->clock[PIPE_S] > start) start = s->clock[PIPE_S];
+    double c = dma_cycles(d, gm_off, bytes, d->cfg.mte3_bytes_per_cycle, d->cfg.dma_write_latency);
+    s->clock[PIPE_MTE3] = start + c;
+    s->busy[PIPE_MTE3] += c;
+    s->bytes_out += bytes;
+    return s->clock[PIPE_MTE3];
+}
+
+void enec_npu_scalar(npu_device *d, uint32_t alu_ops, uint32_t loads, uint32_t stores)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    double c = (double)alu_ops * d->cfg.scalar_alu + (double)loads * d->cfg.scalar_load +
+               (double)stores * d->cfg.scalar_store;
+    s->clock[PIPE_S] += c;
+    s->busy[PIPE_S] += c;
+}
+
+/* The scalar unit cannot see a vector result before the vector pipe has
+ * finished: it stalls until then. */
+static void scalar_sync(npu_device *d)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    if (s->clock[PIPE_V] > s->clock[PIPE_S]) s->clock[PIPE_S] = s->clock[PIPE_V];
+}
+
+uint32_t enec_npu_scalar_read_u16(npu_device *d, uint32_t ub_off)
+{
+    if (ub_off % 2 || !enec_npu_ub_check(d, ub_off, 2, "scalar load")) return 0;
+    scalar_sync(d);
+    enec_npu_scalar(d, 0, 1, 0);
+    return (uint32_t)d->ub[ub_off] | ((uint32_t)d->ub[ub_off + 1] << 8);
+}
+
+void enec_npu_scalar_write_u16(npu_device *d, uint32_t ub_off, uint16_t v)
+{
+    if (ub_off % 2 || !enec_npu_ub_check(d, ub_off, 2, "scalar store")) return;
+    scalar_sync(d);
+    enec_npu_scalar(d, 0, 0, 1);
+    d->ub[ub_off] = (uint8_t)v;
+    d->ub[ub_off + 1] = (uint8_t)(v >> 8);
+}
+
+uint32_t enec_npu_scalar_read_count(npu_device *d)
+{
+    scalar_sync(d);
+    enec_npu_scalar(d, 0, 1, 0);
+    return d->gm_cnt;
+}
+
+void enec_npu_wait(npu_device *d, int pipe, double t)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    if (t > s->clock[pipe]) s->clock[pipe] = t;
+}
+
+void enec_npu_charge_vector(npu_device *d, int op, uint64_t repeats, int masked)
+{
+    npu_core_stats *s = &d->stats[d->core];
+    const npu_config *c = &d->cfg;
+    uint64_t instrs = repeats ? (repeats + c->max_repeat - 1) / c->max_repeat : 1;
+    /* The scalar unit issues each instruction; the vector pipe starts it
+     * when both are ready (in-order issue). */
+    double issue = (double)instrs * c->scalar_issue + (masked ? c->mask_cycles : 0);
+    s->clock[PIPE_S] += issue;
+    s->busy[PIPE_S] += issue;
+    double start = s->clock[PIPE_V] > s->clock[PIPE_S] ? s->clock[PIPE_V] : s->clock[PIPE_S];
+    double cyc = (double)instrs * c->vec_startup + (double)repeats * c->cycles_per_repeat[op];
+    s->clock[PIPE_V] = start + cyc;
+    s->busy[PIPE_V] += cyc;
+    s->vec_instr += instrs;
+    s->op_count[op] += instrs;
+    s->op_cycles[op] += cyc;
+}

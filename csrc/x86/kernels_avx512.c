@@ -1,0 +1,427 @@
+/* kernels_avx512.c - AVX-512 (F, BW, VBMI2) block kernels: the reference's arithmetic on thirty-two 16-bit lanes at a time. */
+#include "cpu.h"
+#if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
+#include <string.h>
+#include "../codec/elements.h"
+#include "../codec/kernels.h"
+#include "../codec/search.h"
+
+#ifdef ENEC_AVX512_EMULATE
+/* Test builds on CPUs without AVX-512: the same code against a portable
+ * model of each intrinsic (avx512_emu.h), so its logic is checked anywhere. */
+#include "avx512_emu.h"
+#define TARGET
+#else
+#include <immintrin.h>
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi2,bmi,bmi2,popcnt")))
+#endif
+
+/* Scratch layout (ENEC_SCRATCH_BYTES), as in kernels_avx2.c: four lane
+ * arrays of ENEC_BLOCK and two of ENEC_BLOCK / 16. rank[] keeps the flagged
+ * columns before each group of 32, rank8[] before each group of 8 (tails). */
+typedef struct {
+    uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
+    uint16_t acc[ENEC_BLOCK / 16], rank[ENEC_BLOCK / 32], rank8[ENEC_BLOCK / 32];
+} scratch;
+
+/* vpermt2w controls: even and odd words of two vectors (fp32 halves), and
+ * their inverse, interleaving two vectors word by word. */
+static const uint16_t idx_even[32] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+                                      32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62};
+static const uint16_t idx_odd[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                     33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+static const uint16_t idx_zip_lo[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
+                                        8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+static const uint16_t idx_zip_hi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                        24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+
+TARGET static inline __m512i splat16(unsigned v) { return _mm512_set1_epi16((short)v); }
+TARGET static inline __m512i ld(const void *p) { return _mm512_loadu_si512(p); }
+TARGET static inline void st(void *p, __m512i v) { _mm512_storeu_si512(p, v); }
+TARGET static inline __m512i bytes32(const uint8_t *p) { return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p)); }
+TARGET static inline void store_low_bytes(uint8_t *p, __m512i v) { _mm512_mask_cvtepi16_storeu_epi8(p, 0xFFFFFFFFu, v); }
+static inline uint32_t mask32(const uint8_t *mask, uint32_t j) { return enec_load32(mask + (j >> 3)); }
+
+/* ---- hierarchical halving packing, vectorised stage by stage -------------- */
+
+/* v[i] |= v[i + n] << w for i < n */
+TARGET static void fold(uint16_t *v, size_t n, unsigned w)
+{
+    const __m512i sh = splat16(w);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) st(v + i, _mm512_or_si512(ld(v + i), _mm512_sllv_epi16(ld(v + i + n), sh)));
+    for (; i < n; i++) v[i] = (uint16_t)(v[i] | (v[i + n] << w));
+}
+
+/* Emit the low byte of v[0..n) and, when more bits remain, shift them down. */
+TARGET static void emit(uint8_t *out, uint16_t *v, size_t n, int shift)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i a = ld(v + i);
+        store_low_bytes(out + i, a);
+        if (shift) st(v + i, _mm512_srli_epi16(a, 8));
+    }
+    for (; i < n; i++) {
+        out[i] = (uint8_t)v[i];
+        if (shift) v[i] >>= 8;
+    }
+}
+
+/* Same bytes as enec_pack (pack.c). */
+TARGET static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w)
+{
+    uint8_t *o = out;
+    while (w > 0) {
+        while (w < 8) {
+            n >>= 1;
+            fold(v, n, w);
+            w <<= 1;
+        }
+        emit(o, v, n, w > 8);
+        o += n;
+        w -= 8;
+    }
+    return (size_t)(o - out);
+}
+
+/* v[i + half] = v[i] >> w; v[i] &= 2^w - 1 for i < half */
+TARGET static void unfold(uint16_t *v, size_t half, unsigned w)
+{
+    const __m512i sh = splat16(w), keep = splat16((1u << w) - 1);
+    size_t i = 0;
+    for (; i + 32 <= half; i += 32) {
+        __m512i a = ld(v + i);
+        st(v + i + half, _mm512_srlv_epi16(a, sh));
+        st(v + i, _mm512_and_si512(a, keep));
+    }
+    for (; i < half; i++) {
+        v[i + half] = (uint16_t)(v[i] >> w);
+        v[i] &= (uint16_t)((1u << w) - 1);
+    }
+}
+
+/* v[i] = (hi ? v[i] << 8 : 0) | in[i] for i < n */
+TARGET static void load_bytes(uint16_t *v, const uint8_t *in, size_t n, int hi)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i b = bytes32(in + i);
+        if (hi) b = _mm512_or_si512(b, _mm512_slli_epi16(ld(v + i), 8));
+        st(v + i, b);
+    }
+    for (; i < n; i++) v[i] = (uint16_t)((hi ? v[i] << 8 : 0) | in[i]);
+}
+
+/* Same lanes as enec_unpack (pack.c). */
+TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
+{
+    if (w == 0) {
+        memset(v, 0, n * sizeof *v);
+        return;
+    }
+    unsigned k = 0;
+    while ((w << k) < 8) k++;
+    size_t nn = n >> k;
+    unsigned W = w << k;
+    if (W == 8) {
+        load_bytes(v, in, nn, 0);
+    } else {
+        unpack(v, in + nn, nn, W - 8);
+        load_bytes(v, in, nn, 1);
+    }
+    for (int s = (int)k - 1; s >= 0; s--) unfold(v, n >> (s + 1), w << s);
+}
+
+/* ---- histogram -------------------------------------------------------------- */
+
+/* The exponents of 64 elements as bytes, in any order (counting ignores it). */
+TARGET static inline __m512i exponents64(const uint8_t *p, enec_dtype dtype)
+{
+    if (dtype == ENEC_DTYPE_FP32) {
+        const __m512i m = _mm512_set1_epi32(0xFF);
+        __m512i e[4];
+        for (int k = 0; k < 4; k++) e[k] = _mm512_and_si512(_mm512_srli_epi32(ld(p + 64 * k), 23), m);
+        return _mm512_packus_epi16(_mm512_packus_epi32(e[0], e[1]), _mm512_packus_epi32(e[2], e[3]));
+    }
+    if (dtype == ENEC_DTYPE_BF16) {
+        const __m512i m = splat16(0xFF);
+        return _mm512_packus_epi16(_mm512_and_si512(_mm512_srli_epi16(ld(p), 7), m),
+                                   _mm512_and_si512(_mm512_srli_epi16(ld(p + 64), 7), m));
+    }
+    const __m512i m = splat16(0x1F);
+    return _mm512_packus_epi16(_mm512_and_si512(_mm512_srli_epi16(ld(p), 10), m),
+                               _mm512_and_si512(_mm512_srli_epi16(ld(p + 64), 10), m));
+}
+
+/* As in kernels_avx2.c: a 16-value window around the mode of a prefix is
+ * counted with byte compares, here 64 elements per compare and a popcount of
+ * the mask; exponents outside the window one by one. Exact for any data. */
+TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+{
+    memset(hist, 0, sizeof(uint64_t) * 256);
+    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
+    uint64_t i = count < 2048 ? count : 2048;
+    enec_histogram_add(src, 0, i, dtype, hist);
+    unsigned mode = 0;
+    for (unsigned x = 1; x <= top; x++)
+        if (hist[x] > hist[mode]) mode = x;
+    int w0 = (int)mode - 12;
+    if (w0 > (int)top - 15) w0 = (int)top - 15;
+    if (w0 < 0) w0 = 0;
+
+    const __m512i w0v = _mm512_set1_epi8((char)w0), fifteen = _mm512_set1_epi8(15);
+    uint64_t total[16] = {0};
+    for (; i + 64 <= count; i += 64) {
+        __m512i x = exponents64(src + i * isz, dtype);
+        __m512i d = _mm512_sub_epi8(x, w0v);
+        __mmask64 outside = _mm512_cmpgt_epu8_mask(d, fifteen);
+        if (outside) {
+            uint8_t tmp[64];
+            st(tmp, x);
+            for (uint64_t o = outside; o; o &= o - 1) hist[tmp[__builtin_ctzll(o)]]++;
+        }
+        for (int t = 0; t < 16; t++)
+            total[t] += (uint64_t)__builtin_popcountll(_mm512_cmpeq_epi8_mask(d, _mm512_set1_epi8((char)t)));
+    }
+    for (int t = 0; t < 16; t++) hist[w0 + t] += total[t];
+    enec_histogram_add(src, i, count, dtype, hist);
+}
+
+/* ---- encode ------------------------------------------------------------------ */
+
+/* bf16 words (or fp32 high halves) to codes y = (b - x) mod 2^n and raw bytes. */
+TARGET static inline __m512i bf16_split(__m512i u, __m512i bv, __m512i nmask, uint8_t *raw)
+{
+    const __m512i m80 = splat16(0x80), m7f = splat16(0x7F), mff = splat16(0xFF);
+    store_low_bytes(raw, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(u, 8), m80), _mm512_and_si512(u, m7f)));
+    return _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 7), mff)), nmask);
+}
+
+/* Split the block into codes y (and raw parts); returns how many leading
+ * elements the vector loop handled, the rest is for the scalar tail. */
+TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
+{
+    const enec_params *p = &io->l->p;
+    const __m512i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
+    const uint8_t *in = io->in;
+    uint8_t *raw = io->raw;
+    const uint32_t valid = io->valid, B = io->B;
+    uint32_t i = 0;
+    switch (io->l->di->dtype) {
+    case ENEC_DTYPE_BF16:
+        for (; i + 32 <= valid; i += 32) st(s->y + i, bf16_split(ld(in + 2 * i), bv, nmask, raw + i));
+        break;
+    case ENEC_DTYPE_FP16: {
+        const __m512i m1f = splat16(0x1F), m4 = splat16(4), m3 = splat16(3);
+        for (; i + 32 <= valid; i += 32) {
+            __m512i u = ld(in + 2 * i);
+            st(s->y + i, _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 10), m1f)), nmask));
+            store_low_bytes(raw + i, u);
+            st(s->r3 + i, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(u, 13), m4),
+                                          _mm512_and_si512(_mm512_srli_epi16(u, 8), m3)));
+        }
+        break;
+    }
+    default: {
+        const __m512i ev = ld(idx_even), od = ld(idx_odd);
+        for (; i + 32 <= valid; i += 32) {
+            __m512i a = ld(in + 4 * i), c = ld(in + 4 * i + 64);
+            st(raw + B + 2 * i, _mm512_permutex2var_epi16(a, ev, c));
+            st(s->y + i, bf16_split(_mm512_permutex2var_epi16(a, od, c), bv, nmask, raw + i));
+        }
+        break;
+    }
+    }
+    return i;
+}
+
+TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const enec_layout *l = io->l;
+    const enec_params *p = &l->p;
+    const unsigned b = p->b, n = p->n, m = p->m, L = p->L;
+    const uint32_t B = io->B, valid = io->valid, G = B / L;
+    const enec_dtype dt = l->di->dtype;
+    uint8_t *raw = io->raw;
+
+    /* Vector split, then the reference's scalar split for the tail and padding. */
+    for (uint32_t i = split(io, s); i < B; i++) {
+        uint16_t u = 0, lo = 0;
+        if (i < valid) {
+            u = enec_load16(io->in + (dt == ENEC_DTYPE_FP32 ? 4 * i + 2 : 2 * i));
+            lo = dt == ENEC_DTYPE_FP32 ? enec_load16(io->in + 4 * i) : 0;
+        }
+        if (dt == ENEC_DTYPE_FP16) {
+            s->y[i] = i < valid ? enec_code(b, fp16_exp(u), n) : 0;
+            raw[i] = fp16_raw8(u);
+            s->r3[i] = fp16_raw3(u);
+        } else {
+            s->y[i] = i < valid ? enec_code(b, bf16_exp(u), n) : 0;
+            raw[i] = bf16_raw(u);
+            if (dt == ENEC_DTYPE_FP32) enec_store16(raw + B + 2 * i, lo);
+        }
+    }
+    if (dt == ENEC_DTYPE_FP16) pack(raw + B, s->r3, B, 3);
+
+    /* LOW lanes and the OR of each strided group (a column of the row-major
+     * block) in one pass over the rows. Full blocks always have G % 32 == 0;
+     * only a short last block takes the scalar path. */
+    const int wide = G % 32 == 0;
+    if (wide) {
+        const __m512i mmask = splat16((1u << m) - 1);
+        for (uint32_t k = 0; k < L; k++) {
+            const uint16_t *row = s->y + k * G;
+            uint16_t *lowrow = s->v + k * G;
+            for (uint32_t j = 0; j < G; j += 32) {
+                __m512i yv = ld(row + j);
+                st(lowrow + j, _mm512_and_si512(yv, mmask));
+                st(s->acc + j, k ? _mm512_or_si512(yv, ld(s->acc + j)) : yv);
+            }
+        }
+    } else {
+        for (uint32_t i = 0; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
+        memcpy(s->acc, s->y, G * sizeof(uint16_t));
+        for (uint32_t k = 1; k < L; k++)
+            for (uint32_t j = 0; j < G; j++) s->acc[j] |= s->y[k * G + j];
+    }
+    pack(io->low, s->v, B, m);
+
+    /* MASK: a group is flagged when its OR has bits above m. */
+    uint8_t *mask = io->mask;
+    memset(mask, 0, (G + 7) / 8);
+    uint32_t j = 0;
+    if (wide) {
+        const __m512i above = splat16(0xFFFFu & ~((1u << m) - 1));
+        for (; j < G; j += 32) enec_store32(mask + (j >> 3), (uint32_t)_mm512_test_epi16_mask(ld(s->acc + j), above));
+    }
+    for (; j < G; j++)
+        if (s->acc[j] >> m) mask[j >> 3] |= (uint8_t)(1u << (j & 7));
+    uint32_t F = 0;
+    if (wide) {
+        for (uint32_t g = 0; g < G / 32; g++) {
+            s->rank[g] = (uint16_t)F;
+            F += (uint32_t)__builtin_popcount(mask32(mask, 32 * g));
+        }
+    } else {
+        for (uint32_t g = 0; g < (G + 7) / 8; g++) F += (uint32_t)__builtin_popcount(mask[g]);
+    }
+
+    /* HIGH: row by row, the flagged columns' high bits left-packed with
+     * vpcompressw, 32 columns at a time. Each store may spill up to 31 lanes
+     * past its row; the next store overwrites them, and past the last row
+     * they land in r3, which is dead by now (FP16 raw bits are packed above). */
+    if (F) {
+        const __m512i msh = splat16(m);
+        for (uint32_t k = 0; k < L; k++) {
+            const uint16_t *row = s->y + k * G;
+            uint16_t *dst = s->w + k * F;
+            if (wide) {
+                for (uint32_t g = 0; g < G / 32; g++) {
+                    uint32_t mb = mask32(mask, 32 * g);
+                    if (mb) st(dst + s->rank[g], _mm512_maskz_compress_epi16(mb, _mm512_srlv_epi16(ld(row + 32 * g), msh)));
+                }
+            } else {
+                for (uint32_t jj = 0, r = 0; jj < G; jj++)
+                    if ((mask[jj >> 3] >> (jj & 7)) & 1) dst[r++] = (uint16_t)(row[jj] >> m);
+            }
+        }
+        pack(io->high, s->w, (size_t)L * F, n - m);
+    }
+    return F;
+}
+
+/* ---- decode ------------------------------------------------------------------ */
+
+/* x = (b - sext_n(y)) mod 2^E on 32 lanes. */
+TARGET static inline __m512i uncode32(__m512i y, __m512i bv, __m512i sh, __m512i emask)
+{
+    __m512i sx = _mm512_srav_epi16(_mm512_sllv_epi16(y, sh), sh);
+    return _mm512_and_si512(_mm512_sub_epi16(bv, sx), emask);
+}
+
+TARGET static inline __m512i bf16_join32(__m512i x, __m512i r)
+{
+    const __m512i m80 = splat16(0x80), m7f = splat16(0x7F);
+    return _mm512_or_si512(_mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(r, m80), 8), _mm512_slli_epi16(x, 7)),
+                           _mm512_and_si512(r, m7f));
+}
+
+TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const enec_layout *l = io->l;
+    const enec_params *p = &l->p;
+    const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
+    const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
+    const enec_dtype dt = l->di->dtype;
+    const uint8_t *raw = io->raw, *mask = io->mask;
+    uint8_t *out = io->out;
+    const int wide = G % 32 == 0;
+
+    unpack(s->y, io->low, B, m);
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
+    if (F) {
+        unpack(s->v, io->high, (size_t)L * F, n - m);
+        /* pre-shift the high values once, so the join only ORs */
+        const __m512i msh = splat16(m);
+        for (uint32_t i = 0; i < L * F; i += 32) st(s->v + i, _mm512_sllv_epi16(ld(s->v + i), msh));
+    }
+    for (uint32_t g = 0, r = 0; g < (G + 7) / 8; g++) {
+        if (g % 4 == 0 && wide) s->rank[g / 4] = (uint16_t)r;
+        s->rank8[g] = (uint16_t)r;
+        r += (uint32_t)__builtin_popcount(mask[g]);
+    }
+
+    const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);
+    const __m512i m4 = splat16(4), m3 = splat16(3), zlo = ld(idx_zip_lo), zhi = ld(idx_zip_hi);
+    /* Rows of G elements; each row's flagged high values sit at v + k F. */
+    for (uint32_t k = 0; k < L; k++) {
+        const uint32_t e0 = k * G;
+        const uint16_t *hrow = s->v + k * F;
+        uint32_t j = 0;
+        if (wide) {
+            for (; j < G && e0 + j + 32 <= valid; j += 32) {
+                const uint32_t e = e0 + j;
+                __m512i yv = ld(s->y + e);
+                uint32_t mb = F ? mask32(mask, j) : 0;
+                /* vpexpandw reads exactly popcount(mb) values: never past HIGH */
+                if (mb) yv = _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, hrow + s->rank[j / 32]));
+                __m512i x = uncode32(yv, bv, sh, emask), r = bytes32(raw + e);
+                if (dt == ENEC_DTYPE_BF16) {
+                    st(out + 2 * e, bf16_join32(x, r));
+                } else if (dt == ENEC_DTYPE_FP16) {
+                    __m512i t = ld(s->r3 + e);
+                    __m512i u = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m4), 13), _mm512_slli_epi16(x, 10));
+                    st(out + 2 * e, _mm512_or_si512(u, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m3), 8), r)));
+                } else {
+                    __m512i h = bf16_join32(x, r), lo = ld(raw + B + 2 * e);
+                    st(out + 4 * e, _mm512_permutex2var_epi16(lo, zlo, h));
+                    st(out + 4 * e + 64, _mm512_permutex2var_epi16(lo, zhi, h));
+                }
+            }
+        }
+        for (; j < G && e0 + j < valid; j++) {
+            uint32_t e = e0 + j, g = j >> 3;
+            unsigned y = s->y[e];
+            if ((mask[g] >> (j & 7)) & 1)
+                y |= hrow[s->rank8[g] + (uint32_t)__builtin_popcount(mask[g] & ((1u << (j & 7)) - 1))];
+            unsigned x = enec_uncode(b, y, n, E);
+            if (dt == ENEC_DTYPE_BF16) {
+                enec_store16(out + 2 * e, bf16_join(x, raw[e]));
+            } else if (dt == ENEC_DTYPE_FP16) {
+                enec_store16(out + 2 * e, fp16_join(x, raw[e], s->r3[e]));
+            } else {
+                enec_store16(out + 4 * e + 2, bf16_join(x, raw[e]));
+                enec_store16(out + 4 * e, enec_load16(raw + B + 2 * e));
+            }
+        }
+    }
+}
+
+const enec_kernels enec_kernels_avx512 = {"avx512", histogram, encode_block, decode_block};
+
+#else
+typedef int enec_no_avx512; /* ISO C forbids an empty translation unit */
+#endif

@@ -1,0 +1,236 @@
+"""The simulated NPU backend: byte equality with the CPU codec, round trips, device rules, reports."""
+
+import numpy as np
+import pytest
+
+import enec
+import enec.npu
+from testdata import BLOCK, CODED_NAMES, DATASETS, assert_bitexact, make
+
+SHAPES = [(1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (5 * BLOCK + 123,), (129, 257), (3, 0)]
+CODED_VARIANTS = ("v1", "v2", "v3")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("data", sorted(DATASETS))
+@pytest.mark.parametrize("name", CODED_NAMES)
+def test_npu_table_bytes_equal_cpu(name, data, shape):
+    """The round-trip table through every standard-format variant: same bytes as enec.compress,
+    and each variant decodes what enec.compress wrote."""
+    a = make(name, data, shape)
+    ref = enec.compress(a)
+    for v in CODED_VARIANTS:
+        got, rep = enec.npu.compress(a, v)
+        assert got == ref, (v, len(got), len(ref))
+        out, _ = enec.npu.decompress(ref, v)
+        assert_bitexact(out, a)
+
+
+@pytest.mark.parametrize("name", CODED_NAMES)
+@pytest.mark.parametrize("L", [16, 32, 64])
+def test_npu_forced_params(name, L):
+    """Forced parameters cover widths the search rarely picks (m = 0, m = n, odd F with L = 16)."""
+    a = make(name, "mixed", (2 * BLOCK + 77,))
+    p = enec.search_params(a)
+    for m in sorted({0, p.m, p.n}):
+        params = (p.b, p.n, m, L)
+        ref = enec.compress(a, params=params)
+        got, _ = enec.npu.compress(a, "v3", params=params)
+        assert got == ref
+        out, _ = enec.npu.decompress(ref, "v1")
+        assert_bitexact(out, a)
+
+
+def test_npu_uncoded_dtypes_are_stored():
+    a = np.arange(1000, dtype=np.int32)
+    got, rep = enec.npu.compress(a)
+    assert got == enec.compress(a)
+    assert not rep.coded
+    out, _ = enec.npu.decompress(got)
+    assert_bitexact(out, a)
+
+
+V0_SHAPES = [s for s in SHAPES if int(np.prod(s))]
+
+
+@pytest.mark.parametrize("shape", V0_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("data", sorted(DATASETS))
+@pytest.mark.parametrize("name", CODED_NAMES)
+def test_npu_v0_roundtrip(name, data, shape):
+    """V0 writes its own container (magic ENV0) and reads it back bit-exactly."""
+    a = make(name, data, shape)
+    s, rep = enec.npu.compress(a, "v0")
+    assert s[:4] == b"ENV0" and rep.coded and rep.stream_bytes == len(s)
+    out, drep = enec.npu.decompress(s, "v0")
+    assert_bitexact(out, a)
+    assert drep.coded and drep.original_bytes == a.nbytes and drep.kernel_cycles > 0
+
+
+@pytest.mark.parametrize("name", CODED_NAMES)
+def test_npu_v0_random(name):
+    """Random bit patterns (NaNs, infinities, subnormals), random scales, and forced group lengths."""
+    rng = np.random.default_rng(1234)
+    dt = make(name, "gauss", (1,)).dtype
+    u = np.dtype(f"u{dt.itemsize}")
+    for n in (1, 33, 4097, 3 * BLOCK + 1001):
+        bits = rng.integers(0, np.iinfo(u).max, n, dtype=u, endpoint=True).view(dt)
+        scaled = (rng.standard_normal(n) * 10.0 ** rng.integers(-6, 3)).astype(dt)
+        for a in (bits, scaled):
+            s, _ = enec.npu.compress(a, "v0")
+            out, _ = enec.npu.decompress(s, "v0")
+            assert_bitexact(out, a)
+    a = make(name, "mixed", (2 * BLOCK + 77,))
+    p = enec.search_params(a)
+    for L in (16, 32, 64):
+        s, _ = enec.npu.compress(a, "v0", params=(p.b, p.n, p.m, L))
+        assert s[9] == L
+        out, _ = enec.npu.decompress(s, "v0")
+        assert_bitexact(out, a)
+
+
+def test_npu_v0_rejects_other_input():
+    a = make("bfloat16", "gauss", (3 * BLOCK + 5,))
+    v0, _ = enec.npu.compress(a, "v0")
+    std = enec.compress(a)
+    # each decoder refuses the other's container, by name
+    for v in CODED_VARIANTS:
+        with pytest.raises(enec.CorruptDataError, match="V0 container"):
+            enec.npu.decompress(v0, v)
+    with pytest.raises(enec.CorruptDataError, match="not a V0 container"):
+        enec.npu.decompress(std, "v0")
+    # damaged V0 containers: truncated, header, table, payload (widths, raw, planes)
+    bad = [v0[:-1], v0 + b"\0", v0[:20]]
+    for at in (5, 9, 13, 40, 60):  # header and block table: their CRC
+        b = bytearray(v0)
+        b[at] ^= 0x5A
+        bad.append(bytes(b))
+    for b in bad:
+        with pytest.raises(enec.CorruptDataError, match="damaged V0 container"):
+            enec.npu.decompress(b, "v0")
+    # payload of block 0 (L = 16 is forced so the offsets are known): widths, raw bytes,
+    # plane 0; a width that no plane uses is refused too. (Bits of the padding lanes of the
+    # last block are don't-cares, as in the standard format.)
+    v0, _ = enec.npu.compress(a, "v0", params=(*tuple(enec.search_params(a))[:3], 16))
+    n = v0[8]
+    payload = 28 + 8 * a.ndim + 4 * (8 + 2 * n) + 4
+    G = BLOCK // 16
+    for at, x in ((payload, 0x0F), (payload + 3, 0xF0), (payload + G // 2 + 600, 0x01),
+                  (payload + G // 2 + BLOCK + 10, 0x10)):
+        b = bytearray(v0)
+        b[at] ^= x
+        with pytest.raises(enec.CorruptDataError):
+            enec.npu.decompress(bytes(b), "v0")
+    # what V0 does not code
+    with pytest.raises(TypeError):
+        enec.npu.compress(np.arange(10, dtype=np.int32), "v0")
+    with pytest.raises(ValueError):
+        enec.npu.compress(np.zeros(0, np.float32), "v0")
+
+
+def test_npu_corrupt_stream_raises():
+    a = make("bfloat16", "gauss", (3 * BLOCK,))
+    s = bytearray(enec.compress(a))
+    info = enec.inspect(bytes(s))
+    s[info.header_size + 10] ^= 0xFF  # a RAW byte: the block CRC catches it
+    with pytest.raises(enec.CorruptDataError):
+        enec.npu.decompress(bytes(s))
+    with pytest.raises(enec.CorruptDataError):
+        enec.npu.decompress(bytes(s[:-1]))
+
+
+def test_ub_overflow_raises():
+    """A buffer too small for a 16,384-element block: the kernel's allocation fails."""
+    a = make("bfloat16", "gauss", (BLOCK,))
+    with pytest.raises(enec.npu.NpuError, match="Unified Buffer overflow"):
+        enec.npu.compress(a, device={"ub_bytes": 64 * 1024})
+    with pytest.raises(enec.npu.NpuError, match="Unified Buffer overflow"):
+        enec.npu.decompress(enec.compress(a), device={"ub_bytes": 64 * 1024})
+    enec.npu.probe("ub_alloc", 196608 - 64)
+    with pytest.raises(enec.npu.NpuError, match="overflow"):
+        enec.npu.probe("ub_alloc", 196608)
+
+
+def test_small_ub_falls_back_to_single_buffering():
+    a = make("bfloat16", "gauss", (4 * BLOCK,))
+    _, big = enec.npu.compress(a, device={"cores": 2})  # two blocks per core: room to overlap
+    got, small = enec.npu.compress(a, device={"cores": 2, "ub_bytes": 110 * 1024})
+    assert got == enec.compress(a)
+    assert big.slots == 2 and small.slots == 1
+    assert small.kernel_cycles > big.kernel_cycles  # no overlap of DMA and compute
+
+
+def test_segment_rule_raises():
+    enec.npu.probe("segment", 0)     # in place: each lane reads itself
+    enec.npu.probe("segment", 256)   # disjoint
+    with pytest.raises(enec.npu.NpuError, match="32-byte segment"):
+        enec.npu.probe("segment", 16)  # x[i + 16] += x[i]: reads lanes it writes
+
+
+def test_misaligned_dma_raises():
+    enec.npu.probe("dma_align", 0)
+    enec.npu.probe("dma_len", 512)
+    with pytest.raises(enec.npu.NpuError, match="not 32-byte aligned"):
+        enec.npu.probe("dma_align", 16)
+    with pytest.raises(enec.npu.NpuError, match="not a multiple of 32"):
+        enec.npu.probe("dma_len", 100)
+
+
+def test_bad_arguments():
+    a = make("float16", "gauss", (100,))
+    with pytest.raises(ValueError, match="unknown variant"):
+        enec.npu.compress(a, "v9")
+    with pytest.raises(ValueError, match="unknown device parameter"):
+        enec.npu.compress(a, device={"warp_size": 32})
+    with pytest.raises(enec.npu.NpuError):
+        enec.npu.compress(a, device={"cores": 0})
+    with pytest.raises(ValueError):
+        enec.npu.compress(a, params=(15, 1, 0, 16))  # n too small for the data
+
+
+def test_report_fields():
+    a = make("bfloat16", "gauss", (100 * BLOCK,))
+    data, rep = enec.npu.compress(a)
+    out, drep = enec.npu.decompress(data)
+    assert_bitexact(out, a)
+    for r in (rep, drep):
+        assert r.coded and r.cores == 48 and len(r.core_cycles) == 48
+        assert r.nblocks == 100 and r.original_bytes == a.nbytes
+        busy = [c for c in r.core_cycles if c > 0]
+        assert len(busy) == 48  # 100 blocks dealt round-robin reach every core
+        for p in enec.npu.PIPES:
+            assert len(r.pipes[p]) == 48 and max(r.pipes[p]) > 0
+        # a core's span covers each of its pipes' busy time
+        for c in range(48):
+            assert all(r.pipes[p][c] <= r.core_cycles[c] + 1e-6 for p in enec.npu.PIPES)
+        assert r.kernel_cycles >= max(r.core_cycles) and r.kernel_cycles >= r.hbm_cycles
+        assert 0 < r.gbps < 1600 * 1.01 * r.original_bytes / (r.bytes_in + r.bytes_out) + 1
+        assert r.ub_peak <= 196608
+    assert rep.bytes_in >= a.nbytes and drep.bytes_out >= a.nbytes
+    # fewer cores: slower, never faster
+    _, rep24 = enec.npu.compress(a, device={"cores": 24})
+    assert rep24.kernel_cycles > rep.kernel_cycles
+
+
+def test_ablation_order():
+    """V1 beats V0; the linear transform speeds up compression, the decoupled scan decompression."""
+    a = make("bfloat16", "gauss", (64 * BLOCK,))
+    reps = {v: enec.npu.compress(a, v)[1] for v in CODED_VARIANTS}
+    s = enec.compress(a)
+    dreps = {v: enec.npu.decompress(s, v)[1] for v in CODED_VARIANTS}
+    assert reps["v2"].gbps > reps["v1"].gbps
+    assert dreps["v3"].gbps > dreps["v2"].gbps
+    # V0 (per-group widths as bit planes, one sequential scan per plane) is the slowest
+    s0, rep0 = enec.npu.compress(a, "v0")
+    _, drep0 = enec.npu.decompress(s0, "v0")
+    assert rep0.gbps < reps["v1"].gbps and drep0.gbps < dreps["v1"].gbps
+
+
+def test_minilm_bytes_equal(minilm_bf16):
+    """Real weights (all-MiniLM-L6-v2, bf16): the largest tensors through V3."""
+    names = sorted(minilm_bf16, key=lambda k: -minilm_bf16[k].size)[:3]
+    for k in names:
+        a = minilm_bf16[k]
+        got, rep = enec.npu.compress(a)
+        assert got == enec.compress(a)
+        out, _ = enec.npu.decompress(got)
+        assert_bitexact(out, a)
