@@ -9,10 +9,10 @@ mkdir -p "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -DENEC_STATIC -Wall -Wextra -Werror $SAN"
 
-# The C library only (every csrc/<layer>/ but the Python binding), instrumented
-# for coverage; a new layer (csrc/npu/, a container) is picked up as it lands.
+# The C library only (every csrc/<layer>/*.c but the Python bindings, which
+# include Python.h), instrumented for coverage; a new layer is picked up as it lands.
 objs=()
-for src in $(ls csrc/*/*.c | grep -v '^csrc/python/'); do
+for src in $(grep -L 'Python\.h' csrc/*/*.c); do
     obj="$OUT/obj/$(echo "$src" | tr / _).o"
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find csrc -name '*.h' -newer "$obj")" ]; then
         $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
@@ -23,6 +23,6 @@ done
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=($(cd fuzz && ls fuzz_*.c | sed 's/\.c$//'))
 for t in "${targets[@]}"; do
-    $CC $CFLAGS -fsanitize=fuzzer "fuzz/$t.c" "${objs[@]}" -pthread -o "$OUT/$t"
+    $CC $CFLAGS -fsanitize=fuzzer "fuzz/$t.c" "${objs[@]}" -pthread -lm -o "$OUT/$t"
     echo "built $OUT/$t"
 done

@@ -127,6 +127,13 @@ def main():
     # keep its seeds small by leaving out the two-block one
     write("header", {k: v for k, v in streams.items() if len(v) < 8192})
     write("roundtrip", roundtrip_seeds(tensors))
+    # the NPU decoder: standard streams (V1..V3) and V0 containers of the coded tensors
+    import enec.npu
+
+    npu = {k: v for k, v in streams.items() if len(v) < 8192}
+    for name in ("gauss-bf16-4000", "minilm-layernorm-f32", "minilm-emb-f16-3000", "specials-bf16-coded"):
+        npu[f"v0-{name}"] = enec.npu.compress(tensors[name], variant="v0")[0]
+    write("npu_decode", npu)
     # a seed that no longer decodes would be a silent corpus bug
     for data in streams.values():
         enec.decompress(data)
