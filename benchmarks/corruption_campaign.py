@@ -4,9 +4,10 @@ tensors, each decoded by enec.decompress, with every outcome counted.
     python benchmarks/corruption_campaign.py [--mutations 100000] [--workers 2] [--seed 2604]
 
 Subjects: all-MiniLM-L6-v2 tensors (fp32, bf16 and fp16 casts, a stored int64
-tensor) and synthetic edge cases; mutations: truncation, bit flips, multi-bit
+tensor), synthetic edge cases and two .enec checkpoints (decoded with
+enec.checkpoint.load_file); mutations: truncation, bit flips, multi-bit
 flips, byte overwrites, 0x00/0xFF fills, insertions, deletions, splices and
-header/table rewrites with recomputed checksums (tests/campaign.py defines
+header/table rewrites with recomputed checksums (streams only; tests/campaign.py defines
 them and the outcomes). Work runs in subprocesses: a worker that dies (a
 crash, or a sanitizer abort when run against a sanitizer build) is counted as
 a crash, its mutation recorded for replay, and the chunk rerun without it.
@@ -39,8 +40,9 @@ CHUNK = 500  # mutations per subject per worker run
 
 
 def subjects():
-    arrays = {**campaign.minilm_arrays(enec.models.minilm_tensors("float32")), **campaign.synthetic_arrays()}
-    return campaign.compress_all(arrays)
+    f32 = enec.models.minilm_tensors("float32")
+    arrays = {**campaign.minilm_arrays(f32), **campaign.synthetic_arrays()}
+    return {**campaign.compress_all(arrays), **campaign.checkpoint_subjects(f32)}
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +173,8 @@ def report(subj, counts, bad, crashes, args, elapsed):
              f"numpy {np.__version__}; {elapsed:.0f} s with {args.workers} workers; extension "
              f"`{os.path.basename(os.path.dirname(os.path.dirname(enec._enec.__file__)))}/enec/"
              f"{os.path.basename(enec._enec.__file__)}`{', under ASan+UBSan' if _sanitized() else ''}).", "",
-             "Every mutated stream goes to `enec.decompress`. The allowed outcomes are "
+             "Every mutated stream goes to `enec.decompress`, every mutated checkpoint to "
+             "`enec.checkpoint.load_file`. The allowed outcomes are "
              "`CorruptDataError` and the original tensor bit for bit; *relabelled* (only for "
              "`rewrite`, which recomputes the header and table checksums as a hostile writer "
              "could) is the original data bits under another shape or dtype of the same itemsize. "
@@ -180,8 +183,12 @@ def report(subj, counts, bad, crashes, args, elapsed):
              "## By mutation", "", head]
     lines += [_row(k, by_kind[k]) for k in sorted(by_kind)]
     lines += ["", "## By subject", "", head]
-    lines += [_row(f"{k} ({len(subj[k][1]):,} B, {enec.inspect(subj[k][1]).mode})", by_subject[k])
-              for k in sorted(by_subject)]
+    def what(k):
+        a, blob = subj[k]
+        mode = f"{len(a)} tensors" if isinstance(a, dict) else enec.inspect(blob).mode
+        return f"{k} ({len(blob):,} B, {mode})"
+
+    lines += [_row(what(k), by_subject[k]) for k in sorted(by_subject)]
     if bad or crashes:
         lines += ["", "## Failures", ""]
         lines += [f"- {b}" for b in bad[:50]]

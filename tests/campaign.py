@@ -1,5 +1,6 @@
-"""The corruption campaign: mutate real compressed streams and classify what
-enec.decompress does with each. Shared by tests/test_corrupt_campaign.py (a
+"""The corruption campaign: mutate real compressed streams and .enec
+checkpoints and classify what enec.decompress (enec.checkpoint.load_file for
+a checkpoint) does with each. Shared by tests/test_corrupt_campaign.py (a
 few thousand mutations per run) and benchmarks/corruption_campaign.py (at
 least 100,000, in subprocesses so that a crash is counted, not fatal).
 
@@ -15,7 +16,9 @@ Outcomes of one mutation:
 """
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 from collections import Counter
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
@@ -75,12 +78,45 @@ def compress_all(arrays: Dict[str, np.ndarray]) -> Dict[str, Tuple[np.ndarray, b
     return {k: (a, enec.compress(a)) for k, a in arrays.items()}
 
 
+def checkpoint_bytes(tensors: Dict[str, np.ndarray], metadata=None) -> bytes:
+    """An .enec checkpoint file of these tensors, as bytes."""
+    import tempfile
+
+    import enec.checkpoint
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "c.enec")
+        enec.checkpoint.save_file(tensors, path, metadata)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def checkpoint_subjects(f32: Optional[Dict[str, np.ndarray]] = None):
+    """Checkpoint subjects: {name: (dict of arrays, file bytes)}."""
+    out = {}
+    syn = synthetic_arrays()
+    small = {k.replace(" ", "_"): v for k, v in syn.items() if v.nbytes < 60000}
+    out["checkpoint synthetic"] = (small, checkpoint_bytes(small, {"format": "campaign"}))
+    if f32 is not None:
+        m = minilm_arrays(f32)
+        keep = ["MiniLM query.weight bf16", "MiniLM LayerNorm.weight bf16", "MiniLM LayerNorm.weight fp32",
+                "MiniLM intermediate.bias fp32", "MiniLM position_ids int64 (stored)"]
+        t = {k: m[k] for k in keep}
+        out["checkpoint MiniLM 5 tensors"] = (t, checkpoint_bytes(t))
+    return out
+
+
+CHECKPOINT_KINDS = ("truncate", "bitflip", "multiflip", "overwrite", "fill", "insert", "delete", "splice")
+
+
 # ---------------------------------------------------------------------------
 # mutations
 
 
 def _regions(s: bytes) -> Tuple[int, int]:
-    """(end of header, end of header + block table)."""
+    """(end of header, end of header + block table); for a checkpoint, of its header and index."""
+    if s[:4] == b"ENCK":
+        return 32, min(len(s), 32 + struct.unpack_from("<Q", s, 8)[0])
     ndim, dlen = s[12], s[13]
     hs = 48 + 8 * ndim + dlen
     if s[6] == 1:
@@ -155,8 +191,37 @@ KINDS = ("truncate", "bitflip", "multiflip", "overwrite", "fill", "insert", "del
 # outcomes
 
 
-def classify(data: bytes, original: np.ndarray, kind: str = "") -> Tuple[str, str]:
-    """(outcome, detail) of decoding one mutated stream."""
+_ckpt_dir = None
+
+
+def _classify_checkpoint(data: bytes, original: Dict[str, np.ndarray]) -> Tuple[str, str]:
+    global _ckpt_dir
+    import enec.checkpoint
+
+    if _ckpt_dir is None:
+        _ckpt_dir = tempfile.mkdtemp(prefix="enec-campaign-")
+    path = os.path.join(_ckpt_dir, "mutated.enec")
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        out = enec.checkpoint.load_file(path)
+    except enec.CorruptDataError:
+        return "raised", ""
+    except Exception as e:  # anything else is a bug, reported with its type
+        return "other_error", f"{type(e).__name__}: {e}"
+    if list(out) != list(original):
+        return "mismatch", f"tensors {list(out)[:5]} returned for {list(original)[:5]}"
+    for k, a in original.items():
+        b = out[k]
+        if b.dtype != a.dtype or b.shape != a.shape or b.tobytes() != np.ascontiguousarray(a).tobytes():
+            return "mismatch", f"tensor {k!r}: {b.dtype}{b.shape} returned for {a.dtype}{a.shape}"
+    return "exact", ""
+
+
+def classify(data: bytes, original, kind: str = "") -> Tuple[str, str]:
+    """(outcome, detail) of decoding one mutated stream, or checkpoint when original is a dict."""
+    if isinstance(original, dict):
+        return _classify_checkpoint(data, original)
     try:
         out = enec.decompress(data)
     except enec.CorruptDataError:
@@ -179,14 +244,15 @@ def run(subjects: Dict[str, Tuple[np.ndarray, bytes]], per_subject: int, seed: i
     so any one can be replayed; subject_index overrides that index when the
     caller passes subjects one at a time.
     Returns (Counter of (subject, kind, outcome), list of bad cases)."""
-    kinds = tuple(kinds)
     counts: Counter = Counter()
     bad = []
     for si, (name, (a, s)) in enumerate(sorted(subjects.items())):
         si = si if subject_index is None else subject_index
+        # "rewrite" knows the stream's checksums, not the container's
+        ks = tuple(k for k in kinds if k in CHECKPOINT_KINDS) if isinstance(a, dict) else tuple(kinds)
         for i in range(first, first + per_subject):
             rng = np.random.default_rng([seed, si, i])
-            kind = kinds[i % len(kinds)]
+            kind = ks[i % len(ks)]
             data = mutate(s, rng, kind)
             if on_each:
                 on_each(name, i)

@@ -24,6 +24,11 @@ def real(minilm_f32):
     return campaign.compress_all(campaign.minilm_arrays(minilm_f32))
 
 
+@pytest.fixture(scope="module")
+def checkpoints(minilm_f32):
+    return campaign.checkpoint_subjects(minilm_f32)
+
+
 def _by_outcome(counts: Counter) -> Counter:
     c = Counter()
     for (_, _, outcome), v in counts.items():
@@ -105,3 +110,18 @@ def test_empty_tensor_with_unrepresentable_shape(shape0, shape1):
     except enec.CorruptDataError:
         return
     assert out.shape == (shape0, shape1) and out.size == 0
+
+
+def test_checkpoints_every_truncation_and_mutations(checkpoints):
+    """.enec checkpoints (enec.checkpoint.load_file): the container's own
+    checks and every stream's CRCs leave only CorruptDataError or the exact tensors."""
+    for name, (tensors, blob) in checkpoints.items():
+        assert campaign.classify(blob, tensors) == ("exact", "")  # the unmutated file loads
+    small = campaign.checkpoint_bytes({"w": np.arange(7, dtype=np.float32)})
+    counts, bad = campaign.truncations({"tiny checkpoint": ({"w": np.arange(7, dtype=np.float32)}, small)},
+                                       every_up_to=10 ** 6, rng=np.random.default_rng(0))
+    assert not bad and sum(counts.values()) == len(small)
+    per = 600
+    counts, bad = campaign.run(checkpoints, per, seed=11)
+    _check(counts, bad, per * len(checkpoints))
+    assert {k for (_, k, _) in counts} == set(campaign.CHECKPOINT_KINDS)
