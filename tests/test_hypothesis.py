@@ -140,3 +140,64 @@ def test_max_size(streams, data):
     else:
         with pytest.raises(ValueError, match="max_size"):
             enec.decompress(s, max_size=limit)
+
+
+# ---- the .enec checkpoint container: its reader is Python, so Hypothesis is its fuzzer ----------
+
+NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+
+@SETTINGS
+@given(st.dictionaries(NAMES, arrays(max_elems=2 * enec.BLOCK), max_size=4),
+       st.dictionaries(NAMES, st.text(max_size=20), max_size=3))
+def test_checkpoint_round_trip(tmp_path_factory, tensors, metadata):
+    path = tmp_path_factory.mktemp("ckpt") / "t.enec"
+    enec.save_file(tensors, path, metadata=metadata or None)
+    back = enec.load_file(path)
+    assert list(back) == list(tensors)
+    for k, a in tensors.items():
+        assert_bitexact(back[k], a)
+    with enec.open(path) as f:
+        assert (f.metadata() or {}) == metadata
+        for k in reversed(list(tensors)):
+            assert_bitexact(f[k], tensors[k])
+
+
+@pytest.fixture(scope="module")
+def checkpoint_file(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    g = rng.normal(0, 0.02, enec.BLOCK + 77).astype(np.float32)
+    tensors = {"w.bf16": g.astype(BF16), "w.f16": g[:900].astype(np.float16).reshape(30, 30),
+               "w.f32": g[:500], "ids": np.arange(64, dtype=np.int64)}
+    path = tmp_path_factory.mktemp("ckpt_src") / "src.enec"
+    enec.save_file(tensors, path, metadata={"format": "np"})
+    return tensors, path.read_bytes()
+
+
+@SETTINGS
+@given(st.data())
+def test_damaged_checkpoints(tmp_path_factory, checkpoint_file, data):
+    """A damaged container either raises CorruptDataError (opening or decoding a tensor) or gives
+    back exactly the original tensors: never a crash, another exception or wrong data."""
+    tensors, blob = checkpoint_file
+    buf = bytearray(blob)
+    for _ in range(data.draw(st.integers(1, 3))):
+        op = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        if op == "flip":
+            buf[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "set":
+            buf[pos] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del buf[max(pos, 1):]
+        else:
+            buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+    path = tmp_path_factory.mktemp("ckpt_bad") / "bad.enec"
+    path.write_bytes(bytes(buf))
+    try:
+        back = enec.load_file(path)
+    except enec.CorruptDataError:
+        return
+    assert list(back) == list(tensors)
+    for k, a in tensors.items():
+        assert_bitexact(back[k], a)
