@@ -239,19 +239,18 @@ TARGET static inline void store_bytes32(uint8_t *out, __m256i a, __m256i b)
     _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
 }
 
-/* Split the block into codes y (and raw parts); returns how many leading
- * elements the vector loop handled, the rest is for the scalar tail. */
-TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
+/* Split a full block (valid == B, a multiple of 32) into codes y and raw parts. */
+TARGET static void split(const enec_enc_block *io, scratch *s)
 {
     const enec_params *p = &io->l->p;
     const __m256i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
     const uint8_t *in = io->in;
     uint8_t *raw = io->raw;
-    const uint32_t valid = io->valid, B = io->B;
+    const uint32_t B = io->B;
     uint32_t i = 0;
     switch (io->l->di->dtype) {
     case ENEC_DTYPE_BF16:
-        for (; i + 32 <= valid; i += 32) {
+        for (; i < B; i += 32) {
             __m256i r0, r1;
             __m256i y0 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i)), bv, nmask, &r0);
             __m256i y1 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i + 32)), bv, nmask, &r1);
@@ -262,7 +261,7 @@ TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
         break;
     case ENEC_DTYPE_FP16: {
         const __m256i m1f = splat16(0x1F), mff = splat16(0xFF), m4 = splat16(4), m3 = splat16(3);
-        for (; i + 32 <= valid; i += 32) {
+        for (; i < B; i += 32) {
             __m256i u0 = _mm256_loadu_si256((const __m256i *)(in + 2 * i));
             __m256i u1 = _mm256_loadu_si256((const __m256i *)(in + 2 * i + 32));
             _mm256_storeu_si256((__m256i *)(s->y + i), code16(_mm256_and_si256(_mm256_srli_epi16(u0, 10), m1f), bv, nmask));
@@ -277,7 +276,7 @@ TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
     }
     default: {
         const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
-        for (; i + 32 <= valid; i += 32) {
+        for (; i < B; i += 32) {
             __m256i hi[2], lo[2];
             for (int h = 0; h < 2; h++) {
                 __m256i a = _mm256_loadu_si256((const __m256i *)(in + 4 * (i + 16 * h)));
@@ -295,66 +294,44 @@ TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
         break;
     }
     }
-    return i;
 }
+
+/* The vector kernels take blocks whose rows are whole vectors: valid == B
+ * and G a multiple of 16, which every full block is. A short last block,
+ * one per tensor at most, goes to the reference kernel. */
+static int vector_block(uint32_t B, uint32_t valid, unsigned L) { return valid == B && (B / L) % 16 == 0; }
 
 TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
 {
+    if (!vector_block(io->B, io->valid, io->l->p.L)) return enec_encode_block_ref(io, scratch_);
     scratch *s = (scratch *)scratch_;
     const enec_layout *l = io->l;
     const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, m = p->m, L = p->L;
-    const uint32_t B = io->B, valid = io->valid, G = B / L;
-    const enec_dtype dt = l->di->dtype;
-    uint8_t *raw = io->raw;
+    const unsigned n = p->n, m = p->m, L = p->L;
+    const uint32_t B = io->B, G = B / L;
 
-    /* Vector split, then the reference's scalar split for the tail and padding. */
-    for (uint32_t i = split(io, s); i < B; i++) {
-        uint16_t u = 0, lo = 0;
-        if (i < valid) {
-            u = enec_load16(io->in + (dt == ENEC_DTYPE_FP32 ? 4 * i + 2 : 2 * i));
-            lo = dt == ENEC_DTYPE_FP32 ? enec_load16(io->in + 4 * i) : 0;
-        }
-        if (dt == ENEC_DTYPE_FP16) {
-            s->y[i] = i < valid ? enec_code(b, fp16_exp(u), n) : 0;
-            raw[i] = fp16_raw8(u);
-            s->r3[i] = fp16_raw3(u);
-        } else {
-            s->y[i] = i < valid ? enec_code(b, bf16_exp(u), n) : 0;
-            raw[i] = bf16_raw(u);
-            if (dt == ENEC_DTYPE_FP32) enec_store16(raw + B + 2 * i, lo);
-        }
-    }
-    if (dt == ENEC_DTYPE_FP16) pack(raw + B, s->r3, B, 3);
+    split(io, s);
+    if (l->di->dtype == ENEC_DTYPE_FP16) pack(io->raw + B, s->r3, B, 3);
 
     /* One pass over the rows: LOW lanes (the m low bits of every code) and
      * the OR of each strided group, a column of the row-major block. */
     const __m256i mmask = splat16((1u << m) - 1);
-    if (G % 16 == 0) {
-        for (uint32_t k = 0; k < L; k++) {
-            const uint16_t *row = s->y + k * G;
-            uint16_t *lowrow = s->v + k * G;
-            for (uint32_t j = 0; j < G; j += 16) {
-                __m256i yv = _mm256_loadu_si256((const __m256i *)(row + j));
-                _mm256_storeu_si256((__m256i *)(lowrow + j), _mm256_and_si256(yv, mmask));
-                if (k) yv = _mm256_or_si256(yv, _mm256_loadu_si256((const __m256i *)(s->acc + j)));
-                _mm256_storeu_si256((__m256i *)(s->acc + j), yv);
-            }
+    for (uint32_t k = 0; k < L; k++) {
+        const uint16_t *row = s->y + k * G;
+        uint16_t *lowrow = s->v + k * G;
+        for (uint32_t j = 0; j < G; j += 16) {
+            __m256i yv = _mm256_loadu_si256((const __m256i *)(row + j));
+            _mm256_storeu_si256((__m256i *)(lowrow + j), _mm256_and_si256(yv, mmask));
+            if (k) yv = _mm256_or_si256(yv, _mm256_loadu_si256((const __m256i *)(s->acc + j)));
+            _mm256_storeu_si256((__m256i *)(s->acc + j), yv);
         }
-    } else {
-        for (uint32_t i = 0; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
-        memcpy(s->acc, s->y, G * sizeof(uint16_t));
-        for (uint32_t k = 1; k < L; k++)
-            for (uint32_t j = 0; j < G; j++) s->acc[j] |= s->y[k * G + j];
     }
     pack(io->low, s->v, B, m);
 
     /* MASK: a group is flagged when its OR has bits above m. */
     uint8_t *mask = io->mask;
-    memset(mask, 0, (G + 7) / 8);
     const __m128i msh = _mm_cvtsi32_si128((int)m);
-    uint32_t j = 0;
-    for (; j + 16 <= G; j += 16) {
+    for (uint32_t j = 0; j < G; j += 16) {
         __m256i hi = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(s->acc + j)), msh);
         __m256i z = _mm256_cmpeq_epi16(hi, _mm256_setzero_si256());
         __m256i zb = _mm256_permute4x64_epi64(_mm256_packs_epi16(z, z), 0xD8);
@@ -362,11 +339,9 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
         mask[j >> 3] = (uint8_t)bits;
         mask[(j >> 3) + 1] = (uint8_t)(bits >> 8);
     }
-    for (; j < G; j++)
-        if (s->acc[j] >> m) mask[j >> 3] |= (uint8_t)(1u << (j & 7));
     uint32_t F = 0;
     uint16_t *rankp = s->cols; /* flagged groups before each mask byte */
-    for (uint32_t g = 0; g < (G + 7) / 8; g++) {
+    for (uint32_t g = 0; g < G / 8; g++) {
         rankp[g] = (uint16_t)F;
         F += (uint32_t)__builtin_popcount(mask[g]);
     }
@@ -379,17 +354,12 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
         for (uint32_t k = 0; k < L; k++) {
             const uint16_t *row = s->y + k * G;
             uint16_t *dst = s->w + k * F;
-            if (G % 8 == 0) {
-                for (uint32_t g = 0; g < G / 8; g++) {
-                    unsigned mb = mask[g];
-                    if (!mb) continue;
-                    __m128i hv = _mm_srl_epi16(_mm_loadu_si128((const __m128i *)(row + 8 * g)), msh);
-                    _mm_storeu_si128((__m128i *)(dst + rankp[g]),
-                                     _mm_shuffle_epi8(hv, _mm_loadu_si128((const __m128i *)compress_lut[mb])));
-                }
-            } else {
-                for (uint32_t jj = 0, r = 0; jj < G; jj++)
-                    if ((mask[jj >> 3] >> (jj & 7)) & 1) dst[r++] = (uint16_t)(row[jj] >> m);
+            for (uint32_t g = 0; g < G / 8; g++) {
+                unsigned mb = mask[g];
+                if (!mb) continue;
+                __m128i hv = _mm_srl_epi16(_mm_loadu_si128((const __m128i *)(row + 8 * g)), msh);
+                _mm_storeu_si128((__m128i *)(dst + rankp[g]),
+                                 _mm_shuffle_epi8(hv, _mm_loadu_si128((const __m128i *)compress_lut[mb])));
             }
         }
         pack(io->high, s->w, (size_t)L * F, n - m);
@@ -447,11 +417,15 @@ TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
 
 TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
 {
+    if (!vector_block(io->B, io->valid, io->l->p.L)) {
+        enec_decode_block_ref(io, scratch_);
+        return;
+    }
     scratch *s = (scratch *)scratch_;
     const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
-    const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
+    const uint32_t B = io->B, G = B / L, F = io->F;
     const enec_dtype dt = l->di->dtype;
     const uint8_t *raw = io->raw, *mask = io->mask;
     uint8_t *out = io->out;
@@ -467,40 +441,21 @@ TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
         for (uint32_t i = 0; i < L * F; i += 16)
             _mm256_storeu_si256((__m256i *)(s->v + i), _mm256_sll_epi16(_mm256_loadu_si256((const __m256i *)(s->v + i)), msh));
     }
-    for (uint32_t g = 0, r = 0; g < (G + 7) / 8; g++) {
+    for (uint32_t g = 0, r = 0; g < G / 8; g++) {
         rankp[g] = (uint16_t)r;
         r += (uint32_t)__builtin_popcount(mask[g]);
     }
 
     const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);
     const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
-    (void)m4, (void)m3;
     /* Rows of G elements; each row's flagged high values sit at v + k F. */
     for (uint32_t k = 0; k < L; k++) {
         const uint32_t e0 = k * G;
         const uint16_t *hrow = s->v + k * F;
-        uint32_t j = 0;
-        if (G % 16 == 0) {
-            for (; j < G && e0 + j + 16 <= valid; j += 16) {
-                __m256i yv = _mm256_loadu_si256((const __m256i *)(s->y + e0 + j));
-                if (F) yv = _mm256_or_si256(yv, expand16(hrow, rankp, mask, j));
-                JOIN16(e0 + j, yv);
-            }
-        }
-        for (; j < G && e0 + j < valid; j++) {
-            uint32_t e = e0 + j, g = j >> 3;
-            unsigned y = s->y[e];
-            if ((mask[g] >> (j & 7)) & 1)
-                y |= hrow[rankp[g] + (uint32_t)__builtin_popcount(mask[g] & ((1u << (j & 7)) - 1))];
-            unsigned x = enec_uncode(b, y, n, E);
-            if (dt == ENEC_DTYPE_BF16) {
-                enec_store16(out + 2 * e, bf16_join(x, raw[e]));
-            } else if (dt == ENEC_DTYPE_FP16) {
-                enec_store16(out + 2 * e, fp16_join(x, raw[e], s->r3[e]));
-            } else {
-                enec_store16(out + 4 * e + 2, bf16_join(x, raw[e]));
-                enec_store16(out + 4 * e, enec_load16(raw + B + 2 * e));
-            }
+        for (uint32_t j = 0; j < G; j += 16) {
+            __m256i yv = _mm256_loadu_si256((const __m256i *)(s->y + e0 + j));
+            if (F) yv = _mm256_or_si256(yv, expand16(hrow, rankp, mask, j));
+            JOIN16(e0 + j, yv);
         }
     }
 }

@@ -18,10 +18,10 @@
 
 /* Scratch layout (ENEC_SCRATCH_BYTES), as in kernels_avx2.c: four lane
  * arrays of ENEC_BLOCK and two of ENEC_BLOCK / 16. rank[] keeps the flagged
- * columns before each group of 32, rank8[] before each group of 8 (tails). */
+ * columns before each group of 32. */
 typedef struct {
     uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
-    uint16_t acc[ENEC_BLOCK / 16], rank[ENEC_BLOCK / 32], rank8[ENEC_BLOCK / 32];
+    uint16_t acc[ENEC_BLOCK / 16], rank[ENEC_BLOCK / 16];
 } scratch;
 
 /* vpermt2w controls: even and odd words of two vectors (fp32 halves), and
@@ -198,23 +198,22 @@ TARGET static inline __m512i bf16_split(__m512i u, __m512i bv, __m512i nmask, ui
     return _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 7), mff)), nmask);
 }
 
-/* Split the block into codes y (and raw parts); returns how many leading
- * elements the vector loop handled, the rest is for the scalar tail. */
-TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
+/* Split a full block (valid == B, a multiple of 32) into codes y and raw parts. */
+TARGET static void split(const enec_enc_block *io, scratch *s)
 {
     const enec_params *p = &io->l->p;
     const __m512i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
     const uint8_t *in = io->in;
     uint8_t *raw = io->raw;
-    const uint32_t valid = io->valid, B = io->B;
+    const uint32_t B = io->B;
     uint32_t i = 0;
     switch (io->l->di->dtype) {
     case ENEC_DTYPE_BF16:
-        for (; i + 32 <= valid; i += 32) st(s->y + i, bf16_split(ld(in + 2 * i), bv, nmask, raw + i));
+        for (; i < B; i += 32) st(s->y + i, bf16_split(ld(in + 2 * i), bv, nmask, raw + i));
         break;
     case ENEC_DTYPE_FP16: {
         const __m512i m1f = splat16(0x1F), m4 = splat16(4), m3 = splat16(3);
-        for (; i + 32 <= valid; i += 32) {
+        for (; i < B; i += 32) {
             __m512i u = ld(in + 2 * i);
             st(s->y + i, _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 10), m1f)), nmask));
             store_low_bytes(raw + i, u);
@@ -225,7 +224,7 @@ TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
     }
     default: {
         const __m512i ev = ld(idx_even), od = ld(idx_odd);
-        for (; i + 32 <= valid; i += 32) {
+        for (; i < B; i += 32) {
             __m512i a = ld(in + 4 * i), c = ld(in + 4 * i + 64);
             st(raw + B + 2 * i, _mm512_permutex2var_epi16(a, ev, c));
             st(s->y + i, bf16_split(_mm512_permutex2var_epi16(a, od, c), bv, nmask, raw + i));
@@ -233,79 +232,48 @@ TARGET static uint32_t split(const enec_enc_block *io, scratch *s)
         break;
     }
     }
-    return i;
 }
+
+/* As in kernels_avx2.c: the vector kernels take blocks with valid == B and
+ * G a multiple of 32 (every full block); a short last block goes to the
+ * reference kernel. */
+static int vector_block(uint32_t B, uint32_t valid, unsigned L) { return valid == B && (B / L) % 32 == 0; }
 
 TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
 {
+    if (!vector_block(io->B, io->valid, io->l->p.L)) return enec_encode_block_ref(io, scratch_);
     scratch *s = (scratch *)scratch_;
     const enec_layout *l = io->l;
     const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, m = p->m, L = p->L;
-    const uint32_t B = io->B, valid = io->valid, G = B / L;
-    const enec_dtype dt = l->di->dtype;
-    uint8_t *raw = io->raw;
+    const unsigned n = p->n, m = p->m, L = p->L;
+    const uint32_t B = io->B, G = B / L;
 
-    /* Vector split, then the reference's scalar split for the tail and padding. */
-    for (uint32_t i = split(io, s); i < B; i++) {
-        uint16_t u = 0, lo = 0;
-        if (i < valid) {
-            u = enec_load16(io->in + (dt == ENEC_DTYPE_FP32 ? 4 * i + 2 : 2 * i));
-            lo = dt == ENEC_DTYPE_FP32 ? enec_load16(io->in + 4 * i) : 0;
-        }
-        if (dt == ENEC_DTYPE_FP16) {
-            s->y[i] = i < valid ? enec_code(b, fp16_exp(u), n) : 0;
-            raw[i] = fp16_raw8(u);
-            s->r3[i] = fp16_raw3(u);
-        } else {
-            s->y[i] = i < valid ? enec_code(b, bf16_exp(u), n) : 0;
-            raw[i] = bf16_raw(u);
-            if (dt == ENEC_DTYPE_FP32) enec_store16(raw + B + 2 * i, lo);
-        }
-    }
-    if (dt == ENEC_DTYPE_FP16) pack(raw + B, s->r3, B, 3);
+    split(io, s);
+    if (l->di->dtype == ENEC_DTYPE_FP16) pack(io->raw + B, s->r3, B, 3);
 
     /* LOW lanes and the OR of each strided group (a column of the row-major
-     * block) in one pass over the rows. Full blocks always have G % 32 == 0;
-     * only a short last block takes the scalar path. */
-    const int wide = G % 32 == 0;
-    if (wide) {
-        const __m512i mmask = splat16((1u << m) - 1);
-        for (uint32_t k = 0; k < L; k++) {
-            const uint16_t *row = s->y + k * G;
-            uint16_t *lowrow = s->v + k * G;
-            for (uint32_t j = 0; j < G; j += 32) {
-                __m512i yv = ld(row + j);
-                st(lowrow + j, _mm512_and_si512(yv, mmask));
-                st(s->acc + j, k ? _mm512_or_si512(yv, ld(s->acc + j)) : yv);
-            }
+     * block) in one pass over the rows. */
+    const __m512i mmask = splat16((1u << m) - 1);
+    for (uint32_t k = 0; k < L; k++) {
+        const uint16_t *row = s->y + k * G;
+        uint16_t *lowrow = s->v + k * G;
+        for (uint32_t j = 0; j < G; j += 32) {
+            __m512i yv = ld(row + j);
+            st(lowrow + j, _mm512_and_si512(yv, mmask));
+            st(s->acc + j, k ? _mm512_or_si512(yv, ld(s->acc + j)) : yv);
         }
-    } else {
-        for (uint32_t i = 0; i < B; i++) s->v[i] = (uint16_t)(s->y[i] & ((1u << m) - 1));
-        memcpy(s->acc, s->y, G * sizeof(uint16_t));
-        for (uint32_t k = 1; k < L; k++)
-            for (uint32_t j = 0; j < G; j++) s->acc[j] |= s->y[k * G + j];
     }
     pack(io->low, s->v, B, m);
 
     /* MASK: a group is flagged when its OR has bits above m. */
     uint8_t *mask = io->mask;
-    memset(mask, 0, (G + 7) / 8);
-    uint32_t j = 0;
-    if (wide) {
-        const __m512i above = splat16(0xFFFFu & ~((1u << m) - 1));
-        for (; j < G; j += 32) enec_store32(mask + (j >> 3), (uint32_t)_mm512_test_epi16_mask(ld(s->acc + j), above));
-    }
-    for (; j < G; j++)
-        if (s->acc[j] >> m) mask[j >> 3] |= (uint8_t)(1u << (j & 7));
+    const __m512i above = splat16(0xFFFFu & ~((1u << m) - 1));
     uint32_t F = 0;
-    if (wide) {
-        for (uint32_t g = 0; g < G / 32; g++) {
-            s->rank[g] = (uint16_t)F;
-            F += (uint32_t)__builtin_popcount(mask32(mask, 32 * g));
-        }
-    } else {
-        for (uint32_t g = 0; g < (G + 7) / 8; g++) F += (uint32_t)__builtin_popcount(mask[g]);
+    for (uint32_t j = 0; j < G; j += 32) {
+        uint32_t mb = (uint32_t)_mm512_test_epi16_mask(ld(s->acc + j), above);
+        enec_store32(mask + (j >> 3), mb);
+        s->rank[j / 32] = (uint16_t)F;
+        F += (uint32_t)__builtin_popcount(mb);
     }
 
     /* HIGH: row by row, the flagged columns' high bits left-packed with
@@ -317,14 +285,9 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
         for (uint32_t k = 0; k < L; k++) {
             const uint16_t *row = s->y + k * G;
             uint16_t *dst = s->w + k * F;
-            if (wide) {
-                for (uint32_t g = 0; g < G / 32; g++) {
-                    uint32_t mb = mask32(mask, 32 * g);
-                    if (mb) st(dst + s->rank[g], _mm512_maskz_compress_epi16(mb, _mm512_srlv_epi16(ld(row + 32 * g), msh)));
-                }
-            } else {
-                for (uint32_t jj = 0, r = 0; jj < G; jj++)
-                    if ((mask[jj >> 3] >> (jj & 7)) & 1) dst[r++] = (uint16_t)(row[jj] >> m);
+            for (uint32_t g = 0; g < G / 32; g++) {
+                uint32_t mb = mask32(mask, 32 * g);
+                if (mb) st(dst + s->rank[g], _mm512_maskz_compress_epi16(mb, _mm512_srlv_epi16(ld(row + 32 * g), msh)));
             }
         }
         pack(io->high, s->w, (size_t)L * F, n - m);
@@ -350,15 +313,18 @@ TARGET static inline __m512i bf16_join32(__m512i x, __m512i r)
 
 TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
 {
+    if (!vector_block(io->B, io->valid, io->l->p.L)) {
+        enec_decode_block_ref(io, scratch_);
+        return;
+    }
     scratch *s = (scratch *)scratch_;
     const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
-    const uint32_t B = io->B, valid = io->valid, G = B / L, F = io->F;
+    const uint32_t B = io->B, G = B / L, F = io->F;
     const enec_dtype dt = l->di->dtype;
     const uint8_t *raw = io->raw, *mask = io->mask;
     uint8_t *out = io->out;
-    const int wide = G % 32 == 0;
 
     unpack(s->y, io->low, B, m);
     if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
@@ -368,10 +334,9 @@ TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
         const __m512i msh = splat16(m);
         for (uint32_t i = 0; i < L * F; i += 32) st(s->v + i, _mm512_sllv_epi16(ld(s->v + i), msh));
     }
-    for (uint32_t g = 0, r = 0; g < (G + 7) / 8; g++) {
-        if (g % 4 == 0 && wide) s->rank[g / 4] = (uint16_t)r;
-        s->rank8[g] = (uint16_t)r;
-        r += (uint32_t)__builtin_popcount(mask[g]);
+    for (uint32_t g = 0, r = 0; g < G / 32; g++) {
+        s->rank[g] = (uint16_t)r;
+        r += (uint32_t)__builtin_popcount(mask32(mask, 32 * g));
     }
 
     const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);
@@ -380,41 +345,23 @@ TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
     for (uint32_t k = 0; k < L; k++) {
         const uint32_t e0 = k * G;
         const uint16_t *hrow = s->v + k * F;
-        uint32_t j = 0;
-        if (wide) {
-            for (; j < G && e0 + j + 32 <= valid; j += 32) {
-                const uint32_t e = e0 + j;
-                __m512i yv = ld(s->y + e);
-                uint32_t mb = F ? mask32(mask, j) : 0;
-                /* vpexpandw reads exactly popcount(mb) values: never past HIGH */
-                if (mb) yv = _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, hrow + s->rank[j / 32]));
-                __m512i x = uncode32(yv, bv, sh, emask), r = bytes32(raw + e);
-                if (dt == ENEC_DTYPE_BF16) {
-                    st(out + 2 * e, bf16_join32(x, r));
-                } else if (dt == ENEC_DTYPE_FP16) {
-                    __m512i t = ld(s->r3 + e);
-                    __m512i u = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m4), 13), _mm512_slli_epi16(x, 10));
-                    st(out + 2 * e, _mm512_or_si512(u, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m3), 8), r)));
-                } else {
-                    __m512i h = bf16_join32(x, r), lo = ld(raw + B + 2 * e);
-                    st(out + 4 * e, _mm512_permutex2var_epi16(lo, zlo, h));
-                    st(out + 4 * e + 64, _mm512_permutex2var_epi16(lo, zhi, h));
-                }
-            }
-        }
-        for (; j < G && e0 + j < valid; j++) {
-            uint32_t e = e0 + j, g = j >> 3;
-            unsigned y = s->y[e];
-            if ((mask[g] >> (j & 7)) & 1)
-                y |= hrow[s->rank8[g] + (uint32_t)__builtin_popcount(mask[g] & ((1u << (j & 7)) - 1))];
-            unsigned x = enec_uncode(b, y, n, E);
+        for (uint32_t j = 0; j < G; j += 32) {
+            const uint32_t e = e0 + j;
+            __m512i yv = ld(s->y + e);
+            uint32_t mb = F ? mask32(mask, j) : 0;
+            /* vpexpandw reads exactly popcount(mb) values: never past HIGH */
+            if (mb) yv = _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, hrow + s->rank[j / 32]));
+            __m512i x = uncode32(yv, bv, sh, emask), r = bytes32(raw + e);
             if (dt == ENEC_DTYPE_BF16) {
-                enec_store16(out + 2 * e, bf16_join(x, raw[e]));
+                st(out + 2 * e, bf16_join32(x, r));
             } else if (dt == ENEC_DTYPE_FP16) {
-                enec_store16(out + 2 * e, fp16_join(x, raw[e], s->r3[e]));
+                __m512i t = ld(s->r3 + e);
+                __m512i u = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m4), 13), _mm512_slli_epi16(x, 10));
+                st(out + 2 * e, _mm512_or_si512(u, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m3), 8), r)));
             } else {
-                enec_store16(out + 4 * e + 2, bf16_join(x, raw[e]));
-                enec_store16(out + 4 * e, enec_load16(raw + B + 2 * e));
+                __m512i h = bf16_join32(x, r), lo = ld(raw + B + 2 * e);
+                st(out + 4 * e, _mm512_permutex2var_epi16(lo, zlo, h));
+                st(out + 4 * e + 64, _mm512_permutex2var_epi16(lo, zhi, h));
             }
         }
     }
