@@ -3,6 +3,7 @@
 #include <Python.h>
 #include <stdlib.h>
 #include "npu.h"
+#include "../python/glue.h"
 
 static PyObject *NpuError;         /* the device refused a kernel (UB overflow, alignment, segment rule) */
 static PyObject *CorruptDataError; /* enec._enec's, so callers catch one class for bad streams */
@@ -183,36 +184,7 @@ static PyObject *raise_result(size_t code, const npu_report *r)
         PyErr_Format(NpuError, "enec.npu: %s", r->msg);
         return NULL;
     }
-    const char *name = enec_error_name(code);
-    switch (enec_get_error(code)) {
-    case ENEC_ERR_CORRUPT: PyErr_Format(CorruptDataError, "enec.npu: %s", name); break;
-    case ENEC_ERR_NOMEM: PyErr_NoMemory(); break;
-    default: PyErr_Format(PyExc_ValueError, "enec.npu: %s", name); break;
-    }
-    return NULL;
-}
-
-static int parse_shape(PyObject *shape, enec_tensor *t)
-{
-    PyObject *seq = PySequence_Fast(shape, "shape must be a sequence");
-    if (!seq) return -1;
-    Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
-    if (nd > ENEC_MAX_NDIM) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "enec.npu: too many dimensions");
-        return -1;
-    }
-    t->ndim = (uint32_t)nd;
-    for (Py_ssize_t i = 0; i < nd; i++) {
-        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
-        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        t->shape[i] = v;
-    }
-    Py_DECREF(seq);
-    return 0;
+    return enec_py_raise(code, CorruptDataError, "enec.npu");
 }
 
 static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
@@ -232,7 +204,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
     enec_params p, *pp = NULL;
     npu_report rep;
     memset(&rep, 0, sizeof rep);
-    if (config_from(config, &cfg) || parse_shape(shape, &t)) goto done;
+    if (config_from(config, &cfg) || enec_py_shape(shape, &t, "enec.npu")) goto done;
     if (dtype < 0 || dtype > ENEC_DTYPE_FP32 || itemsize < 1 || itemsize > 0xFFFF || descr.len > ENEC_MAX_DESCR) {
         PyErr_SetString(PyExc_ValueError, "enec.npu: bad dtype code, itemsize or description");
         goto done;

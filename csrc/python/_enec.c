@@ -2,22 +2,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "../enec.h"
+#include "glue.h"
 
 static PyObject *CorruptDataError;
 
-/* Map a codec error to the Python exception a caller would expect. */
-static PyObject *raise_error(size_t code)
-{
-    const char *name = enec_error_name(code);
-    switch (enec_get_error(code)) {
-    case ENEC_ERR_CORRUPT: PyErr_Format(CorruptDataError, "enec: %s", name); break;
-    case ENEC_ERR_NOMEM: PyErr_NoMemory(); break;
-    case ENEC_ERR_THREADS: PyErr_Format(PyExc_RuntimeError, "enec: %s", name); break;
-    case ENEC_ERR_BACKEND: PyErr_Format(PyExc_ValueError, "enec: %s (see enec.backends())", name); break;
-    default: PyErr_Format(PyExc_ValueError, "enec: %s", name); break;
-    }
-    return NULL;
-}
+static PyObject *raise_error(size_t code) { return enec_py_raise(code, CorruptDataError, "enec"); }
 
 /* Fill an enec_tensor from (dtype code, itemsize, shape tuple, descr bytes). */
 static int parse_tensor(int dtype, Py_ssize_t itemsize, PyObject *shape, Py_buffer *descr, enec_tensor *t)
@@ -29,24 +18,7 @@ static int parse_tensor(int dtype, Py_ssize_t itemsize, PyObject *shape, Py_buff
     }
     t->dtype = (enec_dtype)dtype;
     t->itemsize = (uint32_t)itemsize;
-    PyObject *seq = PySequence_Fast(shape, "shape must be a sequence");
-    if (!seq) return -1;
-    Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
-    if (nd > ENEC_MAX_NDIM) {
-        Py_DECREF(seq);
-        PyErr_Format(PyExc_ValueError, "enec: at most %d dimensions", ENEC_MAX_NDIM);
-        return -1;
-    }
-    t->ndim = (uint32_t)nd;
-    for (Py_ssize_t i = 0; i < nd; i++) {
-        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
-        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        t->shape[i] = v;
-    }
-    Py_DECREF(seq);
+    if (enec_py_shape(shape, t, "enec")) return -1;
     if (descr->len > ENEC_MAX_DESCR) {
         PyErr_Format(PyExc_ValueError, "enec: dtype description longer than %d bytes", ENEC_MAX_DESCR);
         return -1;
