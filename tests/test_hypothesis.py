@@ -98,15 +98,13 @@ def streams():
     return [(a, enec.compress(a)) for a in arrs]
 
 
-@SETTINGS
-@given(st.data())
-def test_damaged_streams(streams, data):
-    a, s = data.draw(st.sampled_from(streams))
-    buf = bytearray(s)
-    for _ in range(data.draw(st.integers(1, 4))):
-        op = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
+def damage(blob: bytes, data, most: int) -> bytes:
+    """1..most random edits drawn by Hypothesis: bit flips, byte sets, truncations, insertions."""
+    buf = bytearray(blob)
+    for _ in range(data.draw(st.integers(1, most))):
         if not buf:
             break
+        op = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
         pos = data.draw(st.integers(0, len(buf) - 1))
         if op == "flip":
             buf[pos] ^= 1 << data.draw(st.integers(0, 7))
@@ -116,8 +114,15 @@ def test_damaged_streams(streams, data):
             del buf[pos:]
         else:
             buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+    return bytes(buf)
+
+
+@SETTINGS
+@given(st.data())
+def test_damaged_streams(streams, data):
+    a, s = data.draw(st.sampled_from(streams))
     try:
-        out = enec.decompress(bytes(buf))
+        out = enec.decompress(damage(s, data, 4))
     except enec.CorruptDataError:
         return
     assert_bitexact(out, a)
@@ -180,20 +185,8 @@ def test_damaged_checkpoints(tmp_path_factory, checkpoint_file, data):
     """A damaged container either raises CorruptDataError (opening or decoding a tensor) or gives
     back exactly the original tensors: never a crash, another exception or wrong data."""
     tensors, blob = checkpoint_file
-    buf = bytearray(blob)
-    for _ in range(data.draw(st.integers(1, 3))):
-        op = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
-        pos = data.draw(st.integers(0, len(buf) - 1))
-        if op == "flip":
-            buf[pos] ^= 1 << data.draw(st.integers(0, 7))
-        elif op == "set":
-            buf[pos] = data.draw(st.integers(0, 255))
-        elif op == "cut":
-            del buf[max(pos, 1):]
-        else:
-            buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
     path = tmp_path_factory.mktemp("ckpt_bad") / "bad.enec"
-    path.write_bytes(bytes(buf))
+    path.write_bytes(damage(blob, data, 3))
     try:
         back = enec.load_file(path)
     except enec.CorruptDataError:
