@@ -98,10 +98,11 @@ static size_t first_error(const job *jobs, int threads)
 /* Fallback when the pool is busy with another caller: threads for this call only. */
 static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx)
 {
-    job jobs[ENEC_MAX_THREADS] = {{0}}; /* zeroed: gcc -O3 cannot see threads >= 1 */
+    job jobs[ENEC_MAX_THREADS];
     pthread_t tids[ENEC_MAX_THREADS];
     int started[ENEC_MAX_THREADS] = {0};
     size_t err = 0;
+    /* also what lets gcc -O3 see that jobs[0] is written before run_job reads it */
     if (threads < 1 || threads > ENEC_MAX_THREADS) return ENEC_ERROR(THREADS);
     split(jobs, threads, items, fn, ctx);
     for (int t = 1; t < threads; t++) {
