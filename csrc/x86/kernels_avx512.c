@@ -4,6 +4,7 @@
 #include <string.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
+#include "../codec/pack.h"
 #include "../codec/search.h"
 
 #ifdef ENEC_AVX512_EMULATE
@@ -68,23 +69,6 @@ TARGET static void emit(uint8_t *out, uint16_t *v, size_t n, int shift)
     }
 }
 
-/* Same bytes as enec_pack (pack.c). */
-TARGET static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w)
-{
-    uint8_t *o = out;
-    while (w > 0) {
-        while (w < 8) {
-            n >>= 1;
-            fold(v, n, w);
-            w <<= 1;
-        }
-        emit(o, v, n, w > 8);
-        o += n;
-        w -= 8;
-    }
-    return (size_t)(o - out);
-}
-
 /* v[i + half] = v[i] >> w; v[i] &= 2^w - 1 for i < half */
 TARGET static void unfold(uint16_t *v, size_t half, unsigned w)
 {
@@ -113,25 +97,9 @@ TARGET static void load_bytes(uint16_t *v, const uint8_t *in, size_t n, int hi)
     for (; i < n; i++) v[i] = (uint16_t)((hi ? v[i] << 8 : 0) | in[i]);
 }
 
-/* Same lanes as enec_unpack (pack.c). */
-TARGET static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w)
-{
-    if (w == 0) {
-        memset(v, 0, n * sizeof *v);
-        return;
-    }
-    unsigned k = 0;
-    while ((w << k) < 8) k++;
-    size_t nn = n >> k;
-    unsigned W = w << k;
-    if (W == 8) {
-        load_bytes(v, in, nn, 0);
-    } else {
-        unpack(v, in + nn, nn, W - 8);
-        load_bytes(v, in, nn, 1);
-    }
-    for (int s = (int)k - 1; s >= 0; s--) unfold(v, n >> (s + 1), w << s);
-}
+static const enec_pack_stages stages = {fold, emit, unfold, load_bytes};
+static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w) { return enec_pack_by(&stages, out, v, n, w); }
+static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w) { enec_unpack_by(&stages, v, in, n, w); }
 
 /* ---- histogram -------------------------------------------------------------- */
 
