@@ -10,9 +10,11 @@ from . import _enec
 from ._core import (
     BLOCK,
     FORMAT_VERSION,
+    MODES,
     CorruptDataError,
     Params,
     StreamInfo,
+    UnsupportedFormatError,
     backend,
     backends,
     compress,
@@ -25,13 +27,17 @@ from .checkpoint import CONTAINER_VERSION, CheckpointReader, load_file, open, sa
 from . import convert  # enec.convert.safetensors_to_enec and back
 
 crc32c = _enec.crc32c
+#: The library's version as a number, MAJOR * 10000 + MINOR * 100 + PATCH (enec_version_number()).
+version_number: int = _enec.VERSION_NUMBER
 
 __all__ = [
     "BLOCK",
     "FORMAT_VERSION",
+    "MODES",
     "CorruptDataError",
     "Params",
     "StreamInfo",
+    "UnsupportedFormatError",
     "backend",
     "backends",
     "compress",
@@ -42,6 +48,7 @@ __all__ = [
     "CONTAINER_VERSION",
     "CheckpointReader",
     "crc32c",
+    "version_number",
     "load_file",
     "save_file",
 ]  # not "open": a star import would shadow the builtin; use enec.open

@@ -456,7 +456,7 @@ def expected_mode(arr: np.ndarray, b: int, n: int, m: int, L: int) -> str:
         return "stored"
     cs = coded_sizes(arr, b, n, m, L)
     st = stored_size(arr.size, arr.dtype.itemsize, arr.ndim, 0)
-    return "coded" if cs.total < st else "stored"
+    return "fast" if cs.total < st else "stored"
 
 
 def predicted_ratio(kind: Kind, bits: float) -> float:

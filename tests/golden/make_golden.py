@@ -1,11 +1,12 @@
-"""Write the golden streams of tests/golden/v1/: one stream per case, next to its original array.
+"""Write a golden set: one stream per case, next to its original array, made by the installed enec.
 
-The streams were made by enec 0.1.0 (format version 1) and are kept as written: later
-releases must decode them and, for the cases a release still writes the same way,
-write the same bytes (tests/test_golden.py). Run with --write to (re)create them; only
-a new format version should ever need that, into a new folder.
+tests/golden/v1/ was made by enec 0.1.0 (format version 1) and is kept as written: later
+releases must decode those streams and, for the cases a release still writes the same way,
+write the same bytes (tests/test_golden.py). A new format version gets a new folder
+(--write --dest tests/golden/v2); an existing folder is never overwritten.
 
-    python3 tests/golden/make_golden.py --write
+    python3 tests/golden/make_golden.py                 # list what would be written
+    python3 tests/golden/make_golden.py --write --dest tests/golden/v2
 """
 import argparse
 import json
@@ -60,8 +61,9 @@ def cases():
 
 
 def encode(a, stored):
-    """Exactly what enec.compress writes; stored=True forces a stored stream (the C option)."""
-    a = np.ascontiguousarray(a)
+    """Exactly what enec.compress writes; stored=True forces a stored stream (the C option).
+    (Not np.ascontiguousarray, which turns a 0-d array into a 1-d one.)"""
+    a = a.copy(order="C")
     code = _core._CODED.get(a.dtype, (0, 0))[0]
     return enec._enec.compress(_core._bytes_view(a), code, a.dtype.itemsize, a.shape, _core._descr(a.dtype),
                                threads=1, stored=stored)
@@ -69,9 +71,12 @@ def encode(a, stored):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write tests/golden/v1/ (otherwise only list)")
+    ap.add_argument("--write", action="store_true", help="write the set (otherwise only list)")
+    ap.add_argument("--dest", default=os.path.join(HERE, f"v{enec.FORMAT_VERSION}"), help="a new folder")
     args = ap.parse_args()
-    dest = os.path.join(HERE, "v1")
+    dest = args.dest
+    if args.write and os.path.exists(dest):
+        sys.exit(f"{dest} exists: golden streams are never rewritten; pick a new --dest")
     manifest = {}
     for name, (a, stored) in cases().items():
         s = encode(a, stored)
