@@ -6,7 +6,8 @@
 #
 # Variables: CC, CFLAGS (optimisation, sanitizers: default -O2), LDFLAGS,
 # WERROR=1 (warnings are errors), BUILD (output folder, default build),
-# RUN (a command prefix for the test programs, e.g. an emulator).
+# RUN (a command prefix for the test programs, e.g. an emulator), NM, AR.
+# Make does not track flags: give each configuration its own BUILD folder.
 # The Python extension is built by setup.py from the same source list.
 
 include sources.mk
@@ -16,6 +17,7 @@ CFLAGS ?= -O2
 LDFLAGS ?=
 RUN ?=
 PYTHON ?= python3
+NM ?= nm
 
 # What every object needs, whatever CFLAGS says. -fPIC everywhere: the same
 # objects go into the static and the shared library.
@@ -97,7 +99,7 @@ replay: $(REPLAYS)
 
 # libenec.so exports exactly the ENEC_API functions of csrc/enec.h, all enec_*.
 check-exports: $(BUILD)/libenec.so
-	sh tests/c/check_exports.sh $(BUILD)/libenec.so csrc/enec.h
+	NM=$(NM) sh tests/c/check_exports.sh $(BUILD)/libenec.so csrc/enec.h
 
 # setup.py reads sources.mk through tools/sources.py: both must see the same lists.
 check-sources:
