@@ -42,7 +42,7 @@ TESTS := $(BUILD)/tests/test_api $(BUILD)/tests/test_api_shared \
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAYS := $(addprefix $(BUILD)/fuzz/replay_,$(FUZZ_TARGETS))
 
-.PHONY: all lib check check-exports check-sources test replay print-sources clean
+.PHONY: FORCE all lib check check-exports check-sources test replay print-sources clean
 .DELETE_ON_ERROR:
 
 all: lib
@@ -52,16 +52,25 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ENEC_CFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/libenec.a: $(LIB_OBJS)
-	@rm -f $@
-	$(AR) rcs $@ $^
+# Each library also depends on a file holding its object list, rewritten only
+# when the list changes, so a deleted source relinks it too.
+$(BUILD)/%.objlist: FORCE
+	@mkdir -p $(@D)
+	@echo '$(OBJLIST_$*)' | cmp -s - $@ || echo '$(OBJLIST_$*)' > $@
+OBJLIST_lib := $(LIB_OBJS)
+OBJLIST_npu := $(NPU_OBJS)
+FORCE:
 
-$(BUILD)/libenec_npu.a: $(NPU_OBJS)
+$(BUILD)/libenec.a: $(LIB_OBJS) $(BUILD)/lib.objlist
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(LIB_OBJS)
 
-$(BUILD)/libenec.so: $(LIB_OBJS)
-	$(CC) $(CFLAGS) -shared -Wl,-soname,libenec.so -o $@ $^ $(LDFLAGS) $(LIBS)
+$(BUILD)/libenec_npu.a: $(NPU_OBJS) $(BUILD)/npu.objlist
+	@rm -f $@
+	$(AR) rcs $@ $(NPU_OBJS)
+
+$(BUILD)/libenec.so: $(LIB_OBJS) $(BUILD)/lib.objlist
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libenec.so -o $@ $(LIB_OBJS) $(LDFLAGS) $(LIBS)
 
 # ---- tests -------------------------------------------------------------------
 # Test programs see only csrc/enec.h (and fuzz/, csrc/npu for the replay).
