@@ -106,9 +106,10 @@ test: $(TESTS)
 replay: $(REPLAYS)
 	@set -e; for t in $(FUZZ_TARGETS); do $(RUN) $(BUILD)/fuzz/replay_$$t fuzz/corpus/$$t; done
 
-# libenec.so exports exactly the ENEC_API functions of csrc/enec.h, all enec_*.
-check-exports: $(BUILD)/libenec.so
-	NM=$(NM) sh tests/c/check_exports.sh $(BUILD)/libenec.so csrc/enec.h
+# libenec.so exports exactly the ENEC_API functions of csrc/enec.h, all enec_*;
+# libenec.a defines no global symbol outside the enec_ namespace.
+check-exports: $(BUILD)/libenec.so $(BUILD)/libenec.a
+	NM=$(NM) sh tests/c/check_exports.sh $(BUILD)/libenec.so csrc/enec.h $(BUILD)/libenec.a
 
 # setup.py reads sources.mk through tools/sources.py: both must see the same lists.
 check-sources:

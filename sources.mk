@@ -4,8 +4,10 @@
 #
 # Listed by layer folder, not by file: a new .c in one of these folders is
 # built everywhere with no edit here. A new folder (say csrc/arm) is one word
-# added to the right line. Keep the format simple, one `NAME := words` per line
-# with no continuation lines, since tools/sources.py parses it too.
+# added to the right line. Every folder is compiled on every CPU, so an ISA
+# folder's files must compile to nothing elsewhere (csrc/x86 tests ENEC_X86).
+# Keep the format simple, one `NAME := words` per line with no continuation
+# lines, since tools/sources.py parses it too.
 
 # libenec (build/libenec.a, build/libenec.so): every .c of these folders.
 ENEC_LIB_DIRS := csrc/common csrc/codec csrc/x86
