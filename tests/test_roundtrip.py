@@ -289,13 +289,16 @@ def test_minilm_roundtrip(minilm, name):
             assert a.dtype.kind in "iu", (key, a.dtype)
             continue
         info = enec.inspect(s)
-        if a.size >= BLOCK:
+        # a 4-bit exponent leaves little to gain: e4m3fn may store a tensor whose code does not pay
+        if a.size >= BLOCK and name != "float8_e4m3fn":
             assert info.mode == "fast", key
         total_in += a.nbytes
         total_out += len(s)
     ratio = total_in / total_out
-    # ENEC.md: weights compress; bf16 LLM-like weights around 1.3x
-    assert ratio > {"bfloat16": 1.2, "float16": 1.05, "float32": 1.08}[name], ratio
+    # ENEC.md: weights compress; bf16 LLM-like weights around 1.3x. fp8 (scaled casts, measured
+    # 1.048 for e4m3fn and 1.157 for e5m2) shrinks less: fewer exponent bits to save.
+    assert ratio > {"bfloat16": 1.2, "float16": 1.05, "float32": 1.08, "float8_e4m3fn": 1.03,
+                    "float8_e5m2": 1.10}[name], ratio
 
 
 def test_minilm_bf16_is_rne_cast(minilm_f32, minilm_bf16):

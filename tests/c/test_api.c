@@ -51,9 +51,12 @@ static void fill(uint8_t *dst, enec_dtype dtype, uint32_t itemsize, uint64_t cou
             for (uint32_t k = 0; k < itemsize; k++) p[k] = (uint8_t)(r >> (8 * (k % 8)));
             continue;
         }
-        unsigned ebits = dtype == ENEC_DTYPE_FP16 ? 5 : 8;
-        unsigned emax = (1u << ebits) - 1, centre = dtype == ENEC_DTYPE_FP16 ? 9 : 121;
-        unsigned e = centre + (unsigned)(r % 5) - (unsigned)((r >> 4) % 5);
+        const enec_dtype_desc *dd = enec_dtype_describe(dtype);
+        unsigned ebits = dd->ebits, mbits = dd->mbits;
+        unsigned emax = (1u << ebits) - 1;
+        unsigned centre = dtype == ENEC_DTYPE_FP16 ? 9 : ebits == 8 ? 121 : (1u << (ebits - 1)) - 1;
+        unsigned spread = ebits > 5 ? 5 : 3; /* narrower for fp8, whose exponents have 4 or 5 bits */
+        unsigned e = centre + (unsigned)(r % spread) - (unsigned)((r >> 4) % spread);
         switch ((r >> 8) % 211) {
         case 0: e = 0; break;              /* zero or subnormal */
         case 1: e = emax; break;           /* infinity or NaN */
@@ -61,14 +64,8 @@ static void fill(uint8_t *dst, enec_dtype dtype, uint32_t itemsize, uint64_t cou
         default: break;
         }
         uint64_t sign = (r >> 20) & 1, mant = r >> 24;
-        if (dtype == ENEC_DTYPE_FP32) {
-            uint32_t w = (uint32_t)(sign << 31 | (uint64_t)e << 23 | (mant & 0x7FFFFF));
-            for (int k = 0; k < 4; k++) p[k] = (uint8_t)(w >> (8 * k));
-        } else {
-            unsigned mbits = dtype == ENEC_DTYPE_FP16 ? 10 : 7;
-            uint16_t w = (uint16_t)(sign << 15 | (uint64_t)e << mbits | (mant & ((1u << mbits) - 1)));
-            p[0] = (uint8_t)w, p[1] = (uint8_t)(w >> 8);
-        }
+        uint32_t w = (uint32_t)(sign << (8 * itemsize - 1) | (uint64_t)e << mbits | (mant & ((1u << mbits) - 1)));
+        for (uint32_t k = 0; k < itemsize; k++) p[k] = (uint8_t)(w >> (8 * k));
     }
 }
 
@@ -221,6 +218,8 @@ static void test_roundtrips(void)
         roundtrip(ENEC_DTYPE_BF16, 2, counts[i]);
         roundtrip(ENEC_DTYPE_FP16, 2, counts[i]);
         roundtrip(ENEC_DTYPE_FP32, 4, counts[i]);
+        roundtrip(ENEC_DTYPE_FP8_E4M3FN, 1, counts[i]);
+        roundtrip(ENEC_DTYPE_FP8_E5M2, 1, counts[i]);
     }
     roundtrip(ENEC_DTYPE_OTHER, 8, 1000);  /* e.g. int64: stored */
     roundtrip(ENEC_DTYPE_OTHER, 1, ENEC_BLOCK + 3);
@@ -331,6 +330,64 @@ static void test_error_paths(void)
     free(back);
 }
 
+/* The run-time version, the dtype table and the mode option. */
+static void test_versions_dtypes_modes(void)
+{
+    snprintf(current, sizeof current, "versions, dtypes, modes");
+    CHECK(enec_version_number() == ENEC_VERSION_NUMBER);
+    CHECK(!strcmp(enec_version_string(), ENEC_VERSION_STRING));
+    CHECK(ENEC_FORMAT_VERSION_MIN <= ENEC_FORMAT_VERSION);
+    CHECK(enec_dtype_describe(ENEC_DTYPE_OTHER) == NULL && enec_dtype_describe(ENEC_DTYPE_COUNT) == NULL);
+    CHECK(enec_dtype_describe(-1) == NULL);
+    for (int d = ENEC_DTYPE_BF16; d < ENEC_DTYPE_COUNT; d++) {
+        const enec_dtype_desc *dd = enec_dtype_describe(d);
+        CHECK(dd && (int)dd->dtype == d && dd->name && dd->rawbits == dd->mbits + 1);
+        CHECK(dd && 8 * dd->itemsize == 1 + dd->ebits + dd->mbits);
+    }
+    CHECK(enec_dtype_describe(ENEC_DTYPE_FP8_E4M3FN)->ebits == 4 && enec_dtype_describe(ENEC_DTYPE_FP8_E5M2)->ebits == 5);
+
+    enum { N = 2 * ENEC_BLOCK + 9 };
+    uint8_t *src = (uint8_t *)xmalloc(2 * N);
+    fill(src, ENEC_DTYPE_BF16, 2, N);
+    enec_tensor t = tensor_1d(ENEC_DTYPE_BF16, 2, N);
+    size_t cap = enec_compress_bound(&t);
+    uint8_t *s = (uint8_t *)xmalloc(cap), *back = (uint8_t *)xmalloc(2 * N);
+    enec_options o;
+    memset(&o, 0, sizeof o);
+    size_t a = enec_compress(s, cap, src, &t, &o); /* mode 0: the default, fast */
+    CHECK(!enec_is_error(a) && s[6] == ENEC_MODE_FAST);
+    o.mode = ENEC_MODE_FAST;
+    uint8_t *s2 = (uint8_t *)xmalloc(cap);
+    CHECK(enec_compress(s2, cap, src, &t, &o) == a && !memcmp(s, s2, a));
+    o.mode = ENEC_MODE_COUNT;
+    CHECK_ERR(enec_compress(s2, cap, src, &t, &o), ENEC_ERR_BAD_ARGUMENT);
+    o.mode = -1;
+    CHECK_ERR(enec_compress(s2, cap, src, &t, &o), ENEC_ERR_BAD_ARGUMENT);
+
+    /* A newer writer: version, mode or dtype this build does not know. */
+    enec_header h;
+    memcpy(s2, s, a);
+    s2[4] = 2; /* version 2; the header CRC no longer matters */
+    CHECK_ERR(enec_read_header(s2, a, &h), ENEC_ERR_UNSUPPORTED);
+    CHECK(h.version == 2);
+    CHECK_ERR(enec_decompress(back, 2 * N, s2, a, NULL), ENEC_ERR_UNSUPPORTED);
+    s2[4] = 0; /* version 0 never existed */
+    CHECK_ERR(enec_read_header(s2, a, &h), ENEC_ERR_CORRUPT);
+    const size_t hs = 48; /* ndim 1, no descr: the header CRC sits at 48 + 8 - 4 */
+    for (int field = 6; field <= 7; field++) {
+        memcpy(s2, s, a);
+        s2[field] = 200;
+        CHECK_ERR(enec_read_header(s2, a, &h), ENEC_ERR_CORRUPT); /* a damaged header is damage */
+        uint32_t crc = enec_crc32c(0, s2, hs + 8 - 4);
+        for (int k = 0; k < 4; k++) s2[hs + 8 - 4 + k] = (uint8_t)(crc >> (8 * k));
+        CHECK_ERR(enec_read_header(s2, a, &h), ENEC_ERR_UNSUPPORTED);
+        CHECK(field == 6 ? h.mode == 200 : h.tensor.dtype == 200);
+        CHECK_ERR(enec_decompress(back, 2 * N, s2, a, NULL), ENEC_ERR_UNSUPPORTED);
+    }
+    CHECK(enec_decompress(back, 2 * N, s, a, NULL) == 2 * N && !memcmp(back, src, 2 * N));
+    free(src), free(s), free(s2), free(back);
+}
+
 int main(void)
 {
     for (int b = ENEC_BACKEND_SCALAR; b < ENEC_BACKEND_COUNT; b++)
@@ -340,6 +397,7 @@ int main(void)
     printf(" (auto = %s)\n", enec_backend_name(ENEC_BACKEND_AUTO));
 
     test_errors_and_names();
+    test_versions_dtypes_modes();
     test_roundtrips();
     test_header_fields();
     test_error_paths();
