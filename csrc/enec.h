@@ -212,7 +212,7 @@ ENEC_API size_t enec_read_header(const void *src, size_t src_size, enec_header *
  * backend and max_output_size are read. Nothing is allocated and dst is not
  * touched before the header has been validated against src_size and the
  * declared size against dst_capacity and max_output_size; a valid stream
- * decodes to at most 2 x src_size bytes (docs/FORMAT.md section 8).
+ * decodes to at most 8/3 x src_size bytes (docs/FORMAT.md section 8).
  * @return original_size, or an error code (ENEC_ERR_CORRUPT,
  * ENEC_ERR_DST_TOO_SMALL, ENEC_ERR_TOO_LARGE, ENEC_ERR_NOMEM, ...). */
 ENEC_API size_t enec_decompress(void *dst, size_t dst_capacity, const void *src,

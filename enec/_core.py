@@ -226,7 +226,7 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
     out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
     max_size: refuse (ValueError) a stream that decodes to more than this many bytes, checked
     from the header before anything is allocated. None (the default) sets no limit of its own;
-    the format already bounds a valid stream's output by twice its length (FORMAT.md section 8),
+    the format already bounds a valid stream's output by 8/3 of its length (FORMAT.md section 8),
     so memory use stays proportional to the input either way.
     Raises CorruptDataError for damaged, truncated or foreign input, and its subclass
     UnsupportedFormatError for an intact stream of a newer format (version, mode or dtype)."""
