@@ -35,6 +35,14 @@ typedef uint32_t (*enec_fast_encode_fn)(const enec_layout *l, const uint16_t *y,
 typedef void (*enec_fast_decode_fn)(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
                                     const uint8_t *high, uint32_t B, uint32_t F, uint16_t *y, void *scratch);
 
+/* Optional, per dtype: fast_decode and join in one pass over the block, for
+ * speed (the codes go from register to join instead of through y). Must
+ * write what the two stages write; ENEC_UNFUSED=1 in the environment turns
+ * every fused entry off, so that tests run the stages on their own too. */
+typedef void (*enec_fast_decode_join_fn)(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                         const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F,
+                                         uint8_t *out, uint16_t *y, void *scratch);
+
 typedef struct {
     /* A block goes to the vector entries only when it is full (valid == B)
      * and its G = B / L groups are a multiple of `lanes`; every full block
@@ -45,6 +53,7 @@ typedef struct {
     enec_join_fn join[ENEC_DTYPE_COUNT];
     enec_fast_encode_fn fast_encode;
     enec_fast_decode_fn fast_decode;
+    enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
 } enec_block_kernels;
 
 /* The portable reference (block_ref.c, search.c): any row of the dtype

@@ -120,10 +120,15 @@ static void fast_decode_block(const enec_block_kernels *k, const enec_layout *l,
     uint16_t *y = (uint16_t *)scratch;
     void *ks = y + ENEC_BLOCK;
     const uint32_t B = enec_block_B(l, i);
-    k->fast_decode(l, stream + l->low_off + i * l->low_block, stream + l->mask_off + i * l->mask_block, var, B,
-                   (uint32_t)F, y, ks);
-    enec_join_for(k, l->di->dtype)(l, y, stream + l->raw_off + i * l->raw_block, enec_block_valid(l, i), B,
-                                   out + i * ENEC_BLOCK * l->di->itemsize, ks);
+    const uint8_t *low = stream + l->low_off + i * l->low_block, *mask = stream + l->mask_off + i * l->mask_block;
+    const uint8_t *raw = stream + l->raw_off + i * l->raw_block;
+    out += i * ENEC_BLOCK * l->di->itemsize;
+    if (k->fast_decode_join[l->di->dtype]) {
+        k->fast_decode_join[l->di->dtype](l, low, mask, var, raw, B, (uint32_t)F, out, y, ks);
+        return;
+    }
+    k->fast_decode(l, low, mask, var, B, (uint32_t)F, y, ks);
+    enec_join_for(k, l->di->dtype)(l, y, raw, enec_block_valid(l, i), B, out, ks);
 }
 
 const enec_mode_ops enec_mode_fast = {

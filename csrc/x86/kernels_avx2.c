@@ -377,16 +377,13 @@ TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
         }                                                                                               \
     } while (0)
 
-/* The fast mode's decoder: codes y of a full block (G a multiple of 16). */
-TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
-                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+/* The fast decoder's first half: LOW into y, and when groups are flagged,
+ * HIGH pre-shifted by m into s->v and the ranks of the flagged columns. */
+TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
 {
-    scratch *s = (scratch *)scratch_;
     const enec_params *p = &l->p;
     const unsigned n = p->n, m = p->m, L = p->L;
-    const uint32_t G = B / L;
-    uint16_t *rankp = s->cols; /* flagged columns before each group of 8 */
-
     unpack(y, low, B, m);
     if (!F) return;
     pthread_once(&lut_once, lut_init);
@@ -395,20 +392,41 @@ TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const u
     const __m128i msh = _mm_cvtsi32_si128((int)m);
     for (uint32_t i = 0; i < L * F; i += 16)
         _mm256_storeu_si256((__m256i *)(s->v + i), _mm256_sll_epi16(_mm256_loadu_si256((const __m256i *)(s->v + i)), msh));
-    for (uint32_t g = 0, r = 0; g < G / 8; g++) {
-        rankp[g] = (uint16_t)r;
+    for (uint32_t g = 0, r = 0; g < B / L / 8; g++) {
+        s->cols[g] = (uint16_t)r; /* flagged columns before each group of 8 */
         r += (uint32_t)__builtin_popcount(mask[g]);
     }
-    /* Rows of G elements; each row's flagged high values sit at v + k F. */
-    for (uint32_t k = 0; k < L; k++) {
-        uint16_t *row = y + k * G;
-        const uint16_t *hrow = s->v + k * F;
-        for (uint32_t j = 0; j < G; j += 16) {
-            __m256i yv = _mm256_loadu_si256((const __m256i *)(row + j));
-            _mm256_storeu_si256((__m256i *)(row + j), _mm256_or_si256(yv, expand16(hrow, rankp, mask, j)));
-        }
-    }
 }
+
+/* Sixteen codes of row k from column j: LOW, ORed with the row's flagged
+ * high values, which sit at v + k F. */
+TARGET static inline __m256i merged16(const uint16_t *y, const scratch *s, const uint8_t *mask, uint32_t F,
+                                      uint32_t G, uint32_t k, uint32_t j)
+{
+    __m256i yv = _mm256_loadu_si256((const __m256i *)(y + k * G + j));
+    return F ? _mm256_or_si256(yv, expand16(s->v + k * F, s->cols, mask, j)) : yv;
+}
+
+/* The fast mode's decoder: codes y of a full block (G a multiple of 16). */
+TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    if (!F) return;
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 16)
+            _mm256_storeu_si256((__m256i *)(y + k * G + j), merged16(y, s, mask, F, G, k, j));
+}
+
+/* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
+#define JOIN_SETUP()                                                                                    \
+    const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
+    const enec_dtype dt = l->di->dtype;                                                                 \
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);                                            \
+    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
+    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n)
 
 /* Codes y and the RAW section back to a full block of elements;
  * registered for bfloat16, float16 and float32 only. */
@@ -417,14 +435,24 @@ TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *
 {
     (void)valid;
     scratch *s = (scratch *)scratch_;
-    const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, E = l->di->ebits;
-    const enec_dtype dt = l->di->dtype;
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
-    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);
-    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
+    JOIN_SETUP();
     for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
 }
+
+/* fast_decode and join in one pass: each merged code goes from the register
+ * to the join instead of through y (about a tenth of the decode time). */
+TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                    const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out,
+                                    uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    JOIN_SETUP();
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 16) JOIN16(k * G + j, merged16(y, s, mask, F, G, k, j));
+}
+#undef JOIN_SETUP
 #undef JOIN16
 
 const enec_block_kernels enec_kernels_avx2 = {
@@ -434,6 +462,8 @@ const enec_block_kernels enec_kernels_avx2 = {
     .join = {[ENEC_DTYPE_BF16] = join, [ENEC_DTYPE_FP16] = join, [ENEC_DTYPE_FP32] = join},
     .fast_encode = fast_encode,
     .fast_decode = fast_decode,
+    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
+                         [ENEC_DTYPE_FP32] = fast_decode_join},
 };
 
 #else

@@ -274,36 +274,72 @@ TARGET static inline __m512i bf16_join32(__m512i x, __m512i r)
                            _mm512_and_si512(r, m7f));
 }
 
-/* The fast mode's decoder: codes y of a full block (G a multiple of 32). */
-TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
-                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+/* The fast decoder's first half: LOW into y, and when groups are flagged,
+ * HIGH pre-shifted by m into s->v and the ranks of the flagged columns. */
+TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
 {
-    scratch *s = (scratch *)scratch_;
     const enec_params *p = &l->p;
     const unsigned n = p->n, m = p->m, L = p->L;
-    const uint32_t G = B / L;
-
     unpack(y, low, B, m);
     if (!F) return;
     unpack(s->v, high, (size_t)L * F, n - m);
     /* pre-shift the high values once, so the merge only ORs */
     const __m512i msh = splat16(m);
     for (uint32_t i = 0; i < L * F; i += 32) st(s->v + i, _mm512_sllv_epi16(ld(s->v + i), msh));
-    for (uint32_t g = 0, r = 0; g < G / 32; g++) {
+    for (uint32_t g = 0, r = 0; g < B / L / 32; g++) {
         s->rank[g] = (uint16_t)r;
         r += (uint32_t)__builtin_popcount(mask32(mask, 32 * g));
     }
-    /* Rows of G elements; each row's flagged high values sit at v + k F. */
-    for (uint32_t k = 0; k < L; k++) {
-        uint16_t *row = y + k * G;
-        const uint16_t *hrow = s->v + k * F;
-        for (uint32_t j = 0; j < G; j += 32) {
-            uint32_t mb = mask32(mask, j);
-            /* vpexpandw reads exactly popcount(mb) values: never past HIGH */
-            if (mb) st(row + j, _mm512_or_si512(ld(row + j), _mm512_maskz_expandloadu_epi16(mb, hrow + s->rank[j / 32])));
-        }
-    }
 }
+
+/* 32 codes of row k from column j: LOW, ORed with the row's flagged high
+ * values at v + k F (vpexpandw reads exactly popcount(mb) of them: never
+ * past HIGH). */
+TARGET static inline __m512i merged32(const uint16_t *y, const scratch *s, const uint8_t *mask, uint32_t F,
+                                      uint32_t G, uint32_t k, uint32_t j)
+{
+    __m512i yv = ld(y + k * G + j);
+    uint32_t mb = F ? mask32(mask, j) : 0;
+    return mb ? _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, s->v + k * F + s->rank[j / 32])) : yv;
+}
+
+/* The fast mode's decoder: codes y of a full block (G a multiple of 32). */
+TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    if (!F) return;
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 32) st(y + k * G + j, merged32(y, s, mask, F, G, k, j));
+}
+
+/* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
+#define JOIN_SETUP()                                                                                    \
+    const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
+    const enec_dtype dt = l->di->dtype;                                                                 \
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);                                            \
+    const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);               \
+    const __m512i m4 = splat16(4), m3 = splat16(3), zlo = ld(idx_zip_lo), zhi = ld(idx_zip_hi)
+
+/* 32 codes yv to elements at element index e. */
+#define JOIN32(e, yv)                                                                                   \
+    do {                                                                                                \
+        __m512i x_ = uncode32((yv), bv, sh, emask), r_ = bytes32(raw + (e));                            \
+        if (dt == ENEC_DTYPE_BF16) {                                                                    \
+            st(out + 2 * (e), bf16_join32(x_, r_));                                                     \
+        } else if (dt == ENEC_DTYPE_FP16) {                                                             \
+            __m512i t_ = ld(s->r3 + (e));                                                               \
+            __m512i u_ = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t_, m4), 13), _mm512_slli_epi16(x_, 10)); \
+            st(out + 2 * (e), _mm512_or_si512(u_, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t_, m3), 8), r_))); \
+        } else if (dt == ENEC_DTYPE_FP32) {                                                             \
+            __m512i h_ = bf16_join32(x_, r_), lo_ = ld(raw + B + 2 * (e));                              \
+            st(out + 4 * (e), _mm512_permutex2var_epi16(lo_, zlo, h_));                                 \
+            st(out + 4 * (e) + 64, _mm512_permutex2var_epi16(lo_, zhi, h_));                            \
+        }                                                                                               \
+    } while (0)
 
 /* Codes y and the RAW section back to a full block of elements;
  * registered for bfloat16, float16 and float32 only. */
@@ -312,27 +348,24 @@ TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *
 {
     (void)valid;
     scratch *s = (scratch *)scratch_;
-    const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, E = l->di->ebits;
-    const enec_dtype dt = l->di->dtype;
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
-    const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);
-    const __m512i m4 = splat16(4), m3 = splat16(3), zlo = ld(idx_zip_lo), zhi = ld(idx_zip_hi);
-    for (uint32_t e = 0; e < B; e += 32) {
-        __m512i x = uncode32(ld(y + e), bv, sh, emask), r = bytes32(raw + e);
-        if (dt == ENEC_DTYPE_BF16) {
-            st(out + 2 * e, bf16_join32(x, r));
-        } else if (dt == ENEC_DTYPE_FP16) {
-            __m512i t = ld(s->r3 + e);
-            __m512i u = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m4), 13), _mm512_slli_epi16(x, 10));
-            st(out + 2 * e, _mm512_or_si512(u, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m3), 8), r)));
-        } else if (dt == ENEC_DTYPE_FP32) {
-            __m512i h = bf16_join32(x, r), lo = ld(raw + B + 2 * e);
-            st(out + 4 * e, _mm512_permutex2var_epi16(lo, zlo, h));
-            st(out + 4 * e + 64, _mm512_permutex2var_epi16(lo, zhi, h));
-        }
-    }
+    JOIN_SETUP();
+    for (uint32_t e = 0; e < B; e += 32) JOIN32(e, ld(y + e));
 }
+
+/* fast_decode and join in one pass, as in kernels_avx2.c. */
+TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                    const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out,
+                                    uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    JOIN_SETUP();
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 32) JOIN32(k * G + j, merged32(y, s, mask, F, G, k, j));
+}
+#undef JOIN_SETUP
+#undef JOIN32
 
 const enec_block_kernels enec_kernels_avx512 = {
     .lanes = 32,
@@ -341,6 +374,8 @@ const enec_block_kernels enec_kernels_avx512 = {
     .join = {[ENEC_DTYPE_BF16] = join, [ENEC_DTYPE_FP16] = join, [ENEC_DTYPE_FP32] = join},
     .fast_encode = fast_encode,
     .fast_decode = fast_decode,
+    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
+                         [ENEC_DTYPE_FP32] = fast_decode_join},
 };
 
 #else
