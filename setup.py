@@ -80,7 +80,7 @@ setup(
             sources=SOURCES["py_enec"],
             depends=HEADERS,
             extra_compile_args=flags,
-            extra_link_args=link,
+            extra_link_args=link + ["-lm"],
         ),
         # The simulated Ascend NPU backend: its own module, so the CPU codec's
         # binding stays as it is. It links the codec for layout and search.

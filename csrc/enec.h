@@ -115,6 +115,7 @@ ENEC_API const enec_dtype_desc *enec_dtype_describe(int dtype);
 typedef enum {
     ENEC_MODE_STORED = 0,  /* the canonical bytes verbatim */
     ENEC_MODE_FAST = 1,    /* ENEC: exponents in a two-level fixed-length code, sign and mantissa raw */
+    ENEC_MODE_MAX = 2,     /* max ratio: byte planes (exponent apart, or whole bytes), each rANS-coded where it pays */
     ENEC_MODE_COUNT
 } enec_mode;
 
@@ -129,9 +130,13 @@ typedef struct {
     uint32_t descr_len;             /* 0 .. ENEC_MAX_DESCR */
 } enec_tensor;
 
+/* The four parameter bytes of a coded stream. ENEC_MODE_FAST: base exponent
+ * b, code width n, low width m, group length L. ENEC_MODE_MAX: b = the split
+ * (0 exponent apart, 1 whole bytes), n = planes, m = bitmask of the coded
+ * planes, L = interleaved rANS states (docs/FORMAT.md section 9). */
 typedef struct {
-    uint8_t b, n, m, L;  /* base exponent, code width, low width, group length */
-    double bits;         /* predicted exponent bits per element (ENEC.md section 4) */
+    uint8_t b, n, m, L;
+    double bits;         /* fast: predicted exponent bits per element (ENEC.md section 4); max: predicted bits per element */
 } enec_params;
 
 /* A parsed, validated header. descr points into the stream. */

@@ -30,7 +30,7 @@ _CODED = {_numpy_dtype(row["name"]): (row["code"], row["rawbits"]) for row in _e
 _CODE_DTYPE = {code: dt for dt, (code, _) in _CODED.items()}
 _ML_PREFIX = "ml_dtypes:"
 # Stream modes a caller may ask compress() for; enec.inspect() reports these names too.
-MODES = ("fast", "stored")
+MODES = ("fast", "max", "stored")
 _MODE_CODES = _enec.modes()
 
 
@@ -58,7 +58,7 @@ class StreamInfo:
     """What enec.inspect() reads from a stream's header, without decoding it."""
 
     version: int
-    mode: str  # "fast" (ENEC coded) or "stored"
+    mode: str  # "fast" (ENEC coded), "max" (rANS-coded byte planes) or "stored"
     dtype: np.dtype
     shape: Tuple[int, ...]
     count: int
@@ -180,7 +180,9 @@ def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str =
     bfloat16 (ml_dtypes), float16, float32, float8_e4m3fn and float8_e5m2 (ml_dtypes) are coded
     with ENEC when that is smaller; every other dtype, and data that would not shrink, is stored
     verbatim.
-    mode: "fast" (ENEC's fixed-length exponent code, the default) or "stored" (verbatim).
+    mode: "fast" (ENEC's fixed-length exponent code, the default), "max" (the smallest file: byte
+    planes, exponent apart or whole bytes, each rANS-coded where it pays; any dtype of up to 8 bytes)
+    or "stored" (verbatim).
     dtype: read the array's bits as this dtype ("bfloat16" for uint16 data).
     threads: worker threads, 0 = all cores; the output is the same for any count.
     params: force (b, n, m, L) instead of searching; ValueError if they cannot code the data.
@@ -200,7 +202,7 @@ def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str =
     stored = mode == "stored"
     return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype),
                           threads=int(threads), params=params, backend=bid, stored=stored,
-                          mode=_MODE_CODES["fast"])
+                          mode=_MODE_CODES["fast" if stored else mode])
 
 
 def _stream(data) -> memoryview:

@@ -42,12 +42,12 @@ def arrays(draw, max_elems=3 * enec.BLOCK):
 
 
 @SETTINGS
-@given(arrays(), st.sampled_from([1, 2, 3]))
-def test_round_trip_and_determinism(a, threads):
-    s = enec.compress(a, threads=threads)
-    assert s == enec.compress(a.copy(order="C"), threads=1)
+@given(arrays(), st.sampled_from([1, 2, 3]), st.sampled_from(["fast", "max"]))
+def test_round_trip_and_determinism(a, threads, mode):
+    s = enec.compress(a, threads=threads, mode=mode)
+    assert s == enec.compress(a.copy(order="C"), threads=1, mode=mode)
     for b in enec.backends():
-        assert enec.compress(a, backend=b) == s
+        assert enec.compress(a, backend=b, mode=mode) == s
     out = enec.decompress(s, threads=threads)
     assert_bitexact(out, a.copy(order="C"))
     info = enec.inspect(s)
@@ -95,7 +95,11 @@ def streams():
     rng = np.random.default_rng(3)
     g = rng.normal(0, 0.02, 2 * enec.BLOCK + 10).astype(np.float32)
     arrs = [g.astype(BF16), g[:5000].astype(np.float16), g[:3000], np.arange(500, dtype=np.int32)]
-    return [(a, enec.compress(a)) for a in arrs]
+    out = [(a, enec.compress(a)) for a in arrs]
+    # mode max: the exponent split (bf16, fp32) and the byte split (int8 weights), two table groups
+    q = np.clip(np.round(g[:17 * enec.BLOCK // 8] * 3000), -127, 127).astype(np.int8)
+    big = rng.normal(0, 0.02, 17 * enec.BLOCK).astype(np.float32).astype(BF16)
+    return out + [(a, enec.compress(a, mode="max")) for a in (g.astype(BF16), g[:3000], q, big)]
 
 
 def damage(blob: bytes, data, most: int) -> bytes:

@@ -3,10 +3,11 @@
 #include "../common/threads.h"
 #include "frame.h"
 
-extern const enec_mode_ops enec_mode_fast;
+extern const enec_mode_ops enec_mode_fast, enec_mode_max;
 
 /* The coded modes, by their stream code. */
-static const enec_mode_ops *const modes[ENEC_MODE_COUNT] = {[ENEC_MODE_FAST] = &enec_mode_fast};
+static const enec_mode_ops *const modes[ENEC_MODE_COUNT] = {[ENEC_MODE_FAST] = &enec_mode_fast,
+                                                             [ENEC_MODE_MAX] = &enec_mode_max};
 
 const enec_mode_ops *enec_mode_lookup(int mode)
 {
@@ -38,19 +39,20 @@ int enec_tensor_check(const enec_tensor *t, uint64_t *count, uint64_t *nbytes)
     return *nbytes <= SIZE_MAX - enec_header_bytes(t->ndim, t->descr_len);
 }
 
-void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, const enec_params *p,
-                       uint64_t count, uint32_t ndim, uint32_t descr_len)
+void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, uint32_t itemsize,
+                       const enec_params *p, uint64_t count, uint32_t ndim, uint32_t descr_len)
 {
     memset(l, 0, sizeof *l);
     l->di = di;
-    l->mode = mo->mode;
+    l->itemsize = itemsize;
+    l->mode = mo ? mo->mode : ENEC_MODE_STORED;
     l->p = *p;
     l->count = count;
     l->nblocks = (count + ENEC_BLOCK - 1) / ENEC_BLOCK;
     l->last_valid = (uint32_t)(count - (l->nblocks - 1) * ENEC_BLOCK);
     l->table_off = enec_header_bytes(ndim, descr_len);
     l->header_size = l->table_off + ENEC_TABLE_ENTRY * l->nblocks + 4;
-    mo->layout(l);
+    if (mo) mo->layout(l);
 }
 
 /* ---- header ---------------------------------------------------------------------- */
@@ -136,13 +138,13 @@ size_t enec_read_header(const void *src_, size_t src_size, enec_header *h)
         return (size_t)hs;
     }
 
-    /* Coded: the RAW section alone holds rawbits per element, so count is
-     * bounded by the input before any size is computed from it. */
+    /* Coded: the mode bounds count by the input before any size is computed from it. */
     const enec_mode_ops *mo = enec_mode_lookup((int)mode);
-    ENEC_CHECK(di && mo->params_valid(p, di) && enec_load32(src + 40) == 0);
-    ENEC_CHECK(h->count >= 1 && h->count / 8 <= src_size / di->rawbits);
+    ENEC_CHECK(mo->params_valid(p, di, t->itemsize) && enec_load32(src + 40) == 0);
     enec_layout l;
-    enec_frame_layout(&l, mo, di, p, h->count, ndim, descr_len);
+    l.count = h->count, l.di = di, l.itemsize = t->itemsize, l.p = *p;
+    ENEC_CHECK(h->count >= 1 && h->count / ENEC_BLOCK <= src_size / ENEC_TABLE_ENTRY && mo->count_ok(&l, src_size));
+    enec_frame_layout(&l, mo, di, t->itemsize, p, h->count, ndim, descr_len);
     ENEC_CHECK(l.header_size <= src_size);
     const uint8_t *table = src + l.table_off;
     size_t tbytes = (size_t)(ENEC_TABLE_ENTRY * l.nblocks);
@@ -155,6 +157,12 @@ size_t enec_read_header(const void *src_, size_t src_size, enec_header *h)
     }
     ENEC_CHECK(h->payload_size == l.fixed_size + var);
     ENEC_CHECK(h->payload_size <= src_size - l.header_size);
+    if (mo->load) { /* the mode's own tables, checked now so that a bad one is corrupt before any decoding */
+        void *state = NULL;
+        size_t r = mo->load(&l, src, &state);
+        if (mo->release) mo->release(state);
+        if (enec_is_error(r)) return r;
+    }
     h->nblocks = l.nblocks;
     p->bits = 0; /* the prediction is not stored; only the encoder knows it */
     h->header_size = l.header_size;
@@ -207,7 +215,7 @@ static size_t var_reserve(var_buf *vb, uint64_t more)
 
 static void table_entry(uint8_t *dst, const enec_layout *l, uint64_t i, const uint8_t *src, uint32_t var_size)
 {
-    const uint32_t isz = l->di->itemsize;
+    const uint32_t isz = l->itemsize;
     uint8_t *entry = dst + l->table_off + ENEC_TABLE_ENTRY * i;
     enec_store32(entry, enec_crc32c(0, src + i * ENEC_BLOCK * isz, (size_t)enec_block_valid(l, i) * isz));
     enec_store32(entry + 4, var_size);
@@ -287,21 +295,24 @@ size_t enec_frame_compress(void *dst_, size_t cap, const void *src_, const enec_
     const enec_mode_ops *mo = enec_mode_lookup(o.mode ? o.mode : ENEC_MODE_FAST);
     if (!mo) return ENEC_ERROR(BAD_ARGUMENT);
     const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
-    if (!di || o.force_stored || count == 0) return write_stored(dst, src, t, count, nbytes);
+    if (!mo->supports(di, t->itemsize) || o.force_stored || count == 0) return write_stored(dst, src, t, count, nbytes);
     if (tb && !tb->supports(ctx, di, mo->mode)) return ENEC_ERROR(BACKEND);
 
-    /* The parameters need the element count only; the layout needs them. */
+    /* The parameters need the frame's part of the layout only; the mode's part needs them. */
     enec_layout l;
     enec_params p = {0, 1, 0, 16, 0};
-    enec_frame_layout(&l, mo, di, &p, count, t->ndim, t->descr_len);
-    size_t r = mo->choose(&l, src, &o, k, &p);
+    void *state = NULL;
+    enec_frame_layout(&l, NULL, di, t->itemsize, &p, count, t->ndim, t->descr_len);
+    size_t r = mo->choose(&l, src, &o, k, &p, &state);
     if (enec_is_error(r)) return r;
-    enec_frame_layout(&l, mo, di, &p, count, t->ndim, t->descr_len);
-    if (l.header_size + l.fixed_size >= stored) return write_stored(dst, src, t, count, nbytes);
-
+    enec_frame_layout(&l, mo, di, t->itemsize, &p, count, t->ndim, t->descr_len);
+    l.state = state;
     uint64_t var = 0;
-    r = tb ? encode_tensor(tb, ctx, &l, src, dst, stored, &var)
-           : encode_blocks(k, mo, &l, o.threads, src, dst, stored, &var);
+    if (l.header_size + l.fixed_size < stored)
+        r = tb ? encode_tensor(tb, ctx, &l, src, dst, stored, &var)
+               : encode_blocks(k, mo, &l, o.threads, src, dst, stored, &var);
+    if (!enec_is_error(r) && mo->store && l.header_size + l.fixed_size + var < stored) mo->store(&l, dst);
+    if (mo->release) mo->release(state);
     if (enec_is_error(r)) return r;
     /* Coding did not pay: the stored stream is never larger. */
     if (l.header_size + l.fixed_size + var >= stored) return write_stored(dst, src, t, count, nbytes);
@@ -329,7 +340,7 @@ typedef struct {
 
 static int block_crc_ok(const uint8_t *src, const uint8_t *dst, const enec_layout *l, uint64_t i)
 {
-    const uint32_t isz = l->di->itemsize;
+    const uint32_t isz = l->itemsize;
     return enec_crc32c(0, dst + i * ENEC_BLOCK * isz, (size_t)enec_block_valid(l, i) * isz) ==
            enec_load32(src + l->table_off + ENEC_TABLE_ENTRY * i);
 }
@@ -345,7 +356,7 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
         uint32_t size = enec_load32(c->src + l->table_off + ENEC_TABLE_ENTRY * i + 4);
         int64_t aux = c->mo->check_block(l, c->src, i, size);
         ENEC_CHECK(aux >= 0);
-        c->mo->decode_block(c->k, l, i, c->src, c->src + c->var_at[i], aux, c->dst, scratch);
+        ENEC_CHECK(c->mo->decode_block(c->k, l, i, c->src, c->src + c->var_at[i], aux, c->dst, scratch) == 0);
         ENEC_CHECK(block_crc_ok(c->src, c->dst, l, i));
     }
     return 0;
@@ -399,21 +410,32 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src_, size_t src
     const enec_dtype_info *di = enec_dtype_lookup(h.tensor.dtype);
     if (tb && !tb->supports(ctx, di, mo->mode)) return ENEC_ERROR(BACKEND);
     enec_layout l;
-    enec_frame_layout(&l, mo, di, &h.params, h.count, h.tensor.ndim, h.tensor.descr_len);
+    enec_frame_layout(&l, mo, di, h.tensor.itemsize, &h.params, h.count, h.tensor.ndim, h.tensor.descr_len);
     if (tb) {
         r = decode_tensor(tb, ctx, &l, mo, src, (uint8_t *)dst);
         return enec_is_error(r) ? r : (size_t)h.original_size;
     }
+    void *state = NULL;
+    if (mo->load) {
+        r = mo->load(&l, src, &state);
+        if (enec_is_error(r)) return r;
+        l.state = state;
+    }
     uint64_t *var_at = (uint64_t *)malloc(sizeof(uint64_t) * l.nblocks);
-    if (!var_at) return ENEC_ERROR(NOMEM);
+    if (!var_at) {
+        if (mo->release) mo->release(state);
+        return ENEC_ERROR(NOMEM);
+    }
     uint64_t at = l.high_off;
     for (uint64_t i = 0; i < l.nblocks; i++) {
         var_at[i] = at;
         at += enec_load32(src + l.table_off + ENEC_TABLE_ENTRY * i + 4);
     }
+    l.var_at = var_at;
     dec_ctx c = {src, (uint8_t *)dst, &l, mo, k, var_at};
     r = enec_parallel_for(enec_resolve_threads(o.threads, l.nblocks), l.nblocks, decode_range, &c);
     free(var_at);
+    if (mo->release) mo->release(state);
     return enec_is_error(r) ? r : (size_t)h.original_size;
 }
 

@@ -13,11 +13,22 @@
 typedef struct {
     enec_mode mode;
     const char *name;
+    /* Encoder: can it code elements of this dtype (di NULL: no row) and itemsize? */
+    int (*supports)(const enec_dtype_info *di, uint32_t itemsize);
     /* Encoder: the parameters for this tensor (forced ones checked against
-     * it), or an error code. k supplies the histogram kernel. */
+     * it), and the mode's tables in *state (or NULL), or an error code. k
+     * supplies the histogram kernel. */
     size_t (*choose)(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
-                     enec_params *p);
-    int (*params_valid)(const enec_params *p, const enec_dtype_info *di);
+                     enec_params *p, void **state);
+    int (*params_valid)(const enec_params *p, const enec_dtype_info *di, uint32_t itemsize);
+    /* Decoder: count is small enough for an input of src_size bytes (so no size computed from it overflows). */
+    int (*count_ok)(const enec_layout *l, size_t src_size);
+    /* Decoder: read and check the mode's tables from a stream with layout l
+     * into *state (NULL when the mode has none). 0 or an error code. */
+    size_t (*load)(const enec_layout *l, const uint8_t *stream, void **state);
+    /* Encoder: write the tables of l->state into the stream (the inverse of load); NULL when none. */
+    void (*store)(const enec_layout *l, uint8_t *stream);
+    void (*release)(void *state);
     /* Fill the mode's sections of l (the frame has set di, p, count, nblocks, table_off, header_size). */
     void (*layout)(enec_layout *l);
     /* Most variable-length bytes block i can have (the table check and the encoder's buffers). */
@@ -31,8 +42,9 @@ typedef struct {
      * at dst, the variable part at var; returns its size. */
     uint32_t (*encode_block)(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *src,
                              uint8_t *dst, uint8_t *var, void *scratch);
-    void (*decode_block)(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
-                         const uint8_t *var, int64_t aux, uint8_t *out, void *scratch);
+    /* Decode block i into out; -1 when its bytes are not what an encoder writes (corrupt), else 0. */
+    int (*decode_block)(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
+                        const uint8_t *var, int64_t aux, uint8_t *out, void *scratch);
 } enec_mode_ops;
 
 /* The row of a coded mode; NULL for ENEC_MODE_STORED and unknown modes. */
@@ -67,9 +79,9 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src, size_t src_
  * and the byte size; 0 when invalid. */
 int enec_tensor_check(const enec_tensor *t, uint64_t *count, uint64_t *nbytes);
 
-/* The layout of a coded stream of mode `mode` (which must exist) with
- * parameters p: the frame's part, then the mode's. */
-void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, const enec_params *p,
-                       uint64_t count, uint32_t ndim, uint32_t descr_len);
+/* The layout of a coded stream of mode mo with parameters p: the frame's
+ * part, then the mode's (mo NULL: the frame's part only). */
+void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, uint32_t itemsize,
+                       const enec_params *p, uint64_t count, uint32_t ndim, uint32_t descr_len);
 
 #endif

@@ -7,7 +7,7 @@
  * The driver keeps the first ENEC_BLOCK u16 (a block's exponent codes y)
  * for itself and passes the rest, ENEC_KERNEL_SCRATCH bytes, to kernels. */
 #define ENEC_KERNEL_SCRATCH (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
-#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH)
+#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 64u * 1024u) /* + mode max's planes */
 
 /* ---- the three stages of a block --------------------------------------------
  * 1. The element transform (every mode): split a block of elements into

@@ -17,13 +17,17 @@ const enec_dtype_info *enec_dtype_lookup(int dtype);
 /* Where everything is in a coded stream; all offsets from the stream start.
  * The frame fills the common part; the mode fills its sections. */
 typedef struct {
-    const enec_dtype_info *di;
+    const enec_dtype_info *di;       /* NULL for a dtype without a row (ENEC_MODE_MAX codes its bytes) */
+    uint32_t itemsize;
     enec_mode mode;
     enec_params p;
+    const void *state;               /* the mode's per-tensor tables, when it has any */
+    const uint64_t *var_at;          /* decoding: the stream offset of every block's variable part */
     uint64_t count, nblocks;
     uint32_t last_valid, last_B;     /* elements in / padded size of the last block */
     uint64_t table_off, header_size; /* header_size includes the block table */
-    /* ENEC_MODE_FAST: fixed-size sections RAW, LOW, MASK, then the HIGH bytes of every block */
+    /* ENEC_MODE_FAST: fixed-size sections RAW, LOW, MASK, then the HIGH bytes of every block.
+     * The frame reads high_off as the start of the variable-length parts in every mode. */
     uint64_t raw_off, low_off, mask_off, high_off;
     uint64_t raw_block, low_block, mask_block; /* bytes per full block */
     uint64_t fixed_size;             /* RAW + LOW + MASK bytes */

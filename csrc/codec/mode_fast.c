@@ -32,6 +32,7 @@ void enec_layout_init(enec_layout *l, const enec_dtype_info *di, const enec_para
 {
     memset(l, 0, sizeof *l);
     l->di = di;
+    l->itemsize = di->itemsize;
     l->mode = ENEC_MODE_FAST;
     l->p = *p;
     l->count = count;
@@ -42,9 +43,25 @@ void enec_layout_init(enec_layout *l, const enec_dtype_info *di, const enec_para
     fast_layout(l);
 }
 
-static size_t fast_choose(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
-                          enec_params *p)
+static int fast_supports(const enec_dtype_info *di, uint32_t itemsize)
 {
+    (void)itemsize;
+    return di != NULL;
+}
+
+static int fast_params_valid(const enec_params *p, const enec_dtype_info *di, uint32_t itemsize)
+{
+    (void)itemsize;
+    return enec_params_valid(p, di);
+}
+
+/* The RAW section alone holds rawbits per element. */
+static int fast_count_ok(const enec_layout *l, size_t src_size) { return l->count / 8 <= src_size / l->di->rawbits; }
+
+static size_t fast_choose(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
+                          enec_params *p, void **state)
+{
+    *state = NULL;
     const enec_dtype_info *di = l->di;
     uint64_t hist[ENEC_HIST_BINS];
     size_t r = enec_histogram_parallel(k, o->threads, src, l->count, di, hist);
@@ -113,7 +130,7 @@ static uint32_t fast_encode_block(const enec_block_kernels *k, const enec_layout
     return (uint32_t)(F * enec_high_group_bytes(&l->p));
 }
 
-static void fast_decode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
+static int fast_decode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
                               const uint8_t *var, int64_t F, uint8_t *out, void *scratch)
 {
     k = kernels_for(k, l, i);
@@ -125,13 +142,24 @@ static void fast_decode_block(const enec_block_kernels *k, const enec_layout *l,
     out += i * ENEC_BLOCK * l->di->itemsize;
     if (k->fast_decode_join[l->di->dtype]) {
         k->fast_decode_join[l->di->dtype](l, low, mask, var, raw, B, (uint32_t)F, out, y, ks);
-        return;
+        return 0;
     }
     k->fast_decode(l, low, mask, var, B, (uint32_t)F, y, ks);
     enec_join_for(k, l->di->dtype)(l, y, raw, enec_block_valid(l, i), B, out, ks);
+    return 0; /* check_block has checked all the fast mode can tell before the CRC */
 }
 
 const enec_mode_ops enec_mode_fast = {
-    ENEC_MODE_FAST,   "fast",           fast_choose,       enec_params_valid, fast_layout,
-    fast_var_max,     fast_var_size_ok, fast_check_block,  fast_encode_block, fast_decode_block,
+    .mode = ENEC_MODE_FAST,
+    .name = "fast",
+    .supports = fast_supports,
+    .choose = fast_choose,
+    .params_valid = fast_params_valid,
+    .count_ok = fast_count_ok,
+    .layout = fast_layout,
+    .var_max = fast_var_max,
+    .var_size_ok = fast_var_size_ok,
+    .check_block = fast_check_block,
+    .encode_block = fast_encode_block,
+    .decode_block = fast_decode_block,
 };

@@ -169,7 +169,7 @@ typedef struct {
 static int run_supports(void *ctx, const enec_dtype_info *di, enec_mode mode)
 {
     (void)ctx;
-    return mode == ENEC_MODE_FAST && enec_npu_dtype_ok(di);
+    return mode == ENEC_MODE_FAST && enec_npu_dtype_ok(di); /* the NPU runs the fast mode only */
 }
 
 /* The device, set up before the frame runs so that a bad configuration is
@@ -290,8 +290,9 @@ size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst, size_t c
         const enec_mode_ops *mo = enec_mode_lookup(ENEC_MODE_FAST);
         enec_layout l;
         enec_params p = {0, 1, 0, 16, 0};
-        enec_frame_layout(&l, mo, di, &p, count, t->ndim, t->descr_len);
-        size_t r = mo->choose(&l, (const uint8_t *)src, &o, &enec_kernels_ref, &p);
+        void *state = NULL;
+        enec_frame_layout(&l, NULL, di, di->itemsize, &p, count, t->ndim, t->descr_len);
+        size_t r = mo->choose(&l, (const uint8_t *)src, &o, &enec_kernels_ref, &p, &state);
         if (enec_is_error(r)) return r;
         npu_device d;
         if (enec_npu_device_init(&d, cfg)) {

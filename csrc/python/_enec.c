@@ -95,7 +95,8 @@ done:
 /* The Python name of a stream mode: "stored", "fast". */
 static const char *mode_name(int mode)
 {
-    static const char *const names[ENEC_MODE_COUNT] = {[ENEC_MODE_STORED] = "stored", [ENEC_MODE_FAST] = "fast"};
+    static const char *const names[ENEC_MODE_COUNT] = {[ENEC_MODE_STORED] = "stored", [ENEC_MODE_FAST] = "fast",
+                                                        [ENEC_MODE_MAX] = "max"};
     return mode >= 0 && mode < ENEC_MODE_COUNT && names[mode] ? names[mode] : "unknown";
 }
 

@@ -1,0 +1,550 @@
+/* mode_max.c - ENEC_MODE_MAX: elements cut into byte planes, each coded with interleaved static rANS where it pays (FORMAT.md section 9). */
+#include <math.h>
+#include <stdlib.h>
+#include "../common/threads.h"
+#include "elements.h"
+#include "frame.h"
+#include "pack.h"
+
+/* rANS with a 32-bit state renormalised by 16-bit words and 12-bit
+ * probabilities; MAX_LANES states interleaved over a plane's symbols
+ * (symbol e belongs to lane e % lanes), so that vector lanes can decode them
+ * side by side. The state lives in [2^16, 2^32). */
+#define PROB_BITS 12u
+#define PROB_SCALE (1u << PROB_BITS)
+#define RANS_LOW (1u << 16)
+#define MAX_LANES 8u
+#define MAX_PLANES 8u
+#define SPLIT_EXP 0u   /* plane 0 the exponent, then the raw part r's bytes from the low end */
+#define SPLIT_BYTES 1u /* plane i = byte i of the element (little-endian) */
+
+/* Bits of plane q under the split of l (the last raw plane may be narrower than a byte). */
+static unsigned plane_bits(const enec_dtype_info *di, unsigned split, unsigned q)
+{
+    if (split == SPLIT_BYTES) return 8;
+    if (q == 0) return di->ebits;
+    unsigned below = 8 * (q - 1);
+    return di->rawbits - below >= 8 ? 8 : di->rawbits - below;
+}
+
+static unsigned plane_count(const enec_dtype_info *di, uint32_t itemsize, unsigned split)
+{
+    return split == SPLIT_BYTES ? itemsize : 1 + (di->rawbits + 7) / 8;
+}
+
+/* A raw (uncoded) plane of a block: its symbols for B = valid rounded up to 16, packed. */
+static uint32_t raw_B(uint32_t valid) { return (valid + 15) / 16 * 16; }
+
+/* ---- frequency tables: one per coded plane and group of TABLE_GROUP blocks ---- */
+
+/* Tables follow the data: a tensor's statistics drift (a concatenated model
+ * is many tensors), and a table per group of blocks costs little. */
+#define TABLE_GROUP 16u
+
+typedef struct {
+    uint16_t freq[256], cum[257];
+} table;
+
+typedef struct {
+    unsigned planes, split, coded; /* coded: bitmask */
+    unsigned bits[MAX_PLANES];
+    uint64_t groups;
+    table *t; /* encoder: groups x planes */
+} max_state;
+
+static void state_free(void *s_)
+{
+    max_state *s = (max_state *)s_;
+    if (s) free(s->t);
+    free(s);
+}
+
+static void cumulate(table *t)
+{
+    t->cum[0] = 0;
+    for (unsigned v = 0; v < 256; v++) t->cum[v + 1] = (uint16_t)(t->cum[v] + t->freq[v]);
+}
+
+/* Frequencies summing to PROB_SCALE, every present symbol at least 1, in
+ * integers only, so that every machine writes the same tables. */
+static void normalise(const uint32_t *count, unsigned nsym, uint64_t total, uint16_t *freq)
+{
+    uint32_t sum = 0;
+    for (unsigned v = 0; v < 256; v++) {
+        uint64_t f = v < nsym && count[v] ? (uint64_t)count[v] * PROB_SCALE / total : 0;
+        freq[v] = (uint16_t)(v < nsym && count[v] ? (f ? f : 1) : 0);
+        sum += freq[v];
+    }
+    /* Settle the difference on the largest frequencies, where it costs least. */
+    while (sum != PROB_SCALE) {
+        unsigned pick = nsym;
+        for (unsigned v = 0; v < nsym; v++)
+            if (freq[v] > (sum > PROB_SCALE ? 1 : 0) && (pick == nsym || freq[v] > freq[pick])) pick = v;
+        if (sum > PROB_SCALE) freq[pick]--, sum--;
+        else freq[pick]++, sum++;
+    }
+}
+
+/* Bits the symbols cost under freq, in double (a choice, not a format rule). */
+static double coded_bits(const uint32_t *count, unsigned nsym, const uint16_t *freq)
+{
+    double bits = 0;
+    for (unsigned v = 0; v < nsym; v++)
+        if (count[v]) bits += (double)count[v] * (PROB_BITS - log2((double)freq[v]));
+    return bits;
+}
+
+/* A table in the stream: u8 lo, u8 hi (the range of present symbols), then
+ * hi - lo + 1 u16 frequencies. */
+static uint32_t table_size(const table *t)
+{
+    unsigned lo = 0, hi = 255;
+    while (!t->freq[lo]) lo++;
+    while (!t->freq[hi]) hi--;
+    return 2 + 2 * (hi - lo + 1);
+}
+
+static uint8_t *table_put(const table *t, uint8_t *o)
+{
+    unsigned lo = 0, hi = 255;
+    while (!t->freq[lo]) lo++;
+    while (!t->freq[hi]) hi--;
+    o[0] = (uint8_t)lo, o[1] = (uint8_t)hi;
+    o += 2;
+    for (unsigned v = lo; v <= hi; v++, o += 2) enec_store16(o, t->freq[v]);
+    return o;
+}
+
+/* Read a table of a plane of `bits` from [p, end); NULL when it is not one an encoder writes. */
+static const uint8_t *table_get(const uint8_t *p, const uint8_t *end, unsigned bits, table *t)
+{
+    if (end - p < 2) return NULL;
+    unsigned lo = p[0], hi = p[1];
+    if (lo > hi || hi >= (1u << bits) || (uint64_t)(end - p) < 2 + 2ull * (hi - lo + 1)) return NULL;
+    p += 2;
+    memset(t->freq, 0, sizeof t->freq);
+    uint32_t sum = 0;
+    for (unsigned v = lo; v <= hi; v++, p += 2) sum += t->freq[v] = enec_load16(p);
+    if (sum != PROB_SCALE || !t->freq[lo] || !t->freq[hi]) return NULL;
+    cumulate(t);
+    return p;
+}
+
+/* ---- planes of a block ------------------------------------------------------------ */
+
+static inline uint32_t load_word(const uint8_t *p, uint32_t itemsize)
+{
+    uint32_t w = 0;
+    for (uint32_t k = 0; k < itemsize && k < 4; k++) w |= (uint32_t)p[k] << (8 * k);
+    return w;
+}
+
+/* Symbols of plane q for n elements at in. */
+static void plane_get(const enec_layout *l, unsigned split, unsigned q, const uint8_t *in, uint32_t n, uint8_t *sym)
+{
+    const uint32_t isz = l->itemsize;
+    if (split == SPLIT_BYTES) {
+        for (uint32_t e = 0; e < n; e++) sym[e] = in[(size_t)e * isz + q];
+        return;
+    }
+    const enec_dtype_info *di = l->di;
+    const unsigned M = di->mbits, top = 8 * isz - 1;
+    for (uint32_t e = 0; e < n; e++) {
+        uint32_t u = load_word(in + (size_t)e * isz, isz);
+        sym[e] = (uint8_t)(q == 0 ? enec_exp_part(u, M, di->ebits) : enec_raw_part(u, M, top) >> (8 * (q - 1)));
+    }
+}
+
+/* ---- choosing split and coded planes -------------------------------------------- */
+
+static int max_supports(const enec_dtype_info *di, uint32_t itemsize)
+{
+    return di != NULL || (itemsize >= 1 && itemsize <= MAX_PLANES);
+}
+
+static int max_params_valid(const enec_params *p, const enec_dtype_info *di, uint32_t itemsize)
+{
+    if (p->L != MAX_LANES || p->b > SPLIT_BYTES || (p->b == SPLIT_EXP && !di)) return 0;
+    if (p->b == SPLIT_BYTES && (itemsize < 1 || itemsize > MAX_PLANES)) return 0;
+    unsigned planes = plane_count(di, itemsize, p->b);
+    return p->n == planes && (p->m >> planes) == 0;
+}
+
+/* Histograms per group of blocks, split and plane. */
+typedef uint32_t group_hist[2][MAX_PLANES][256];
+
+typedef struct {
+    const enec_layout *l;
+    const uint8_t *src;
+    group_hist *hist; /* one per group */
+    uint8_t splits;   /* bit s: split s is possible */
+} hist_ctx;
+
+/* Items are groups, so that each worker fills its own groups' histograms. */
+static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
+{
+    (void)worker;
+    hist_ctx *c = (hist_ctx *)ctx;
+    const enec_layout *l = c->l;
+    uint8_t *sym = (uint8_t *)enec_thread_scratch(ENEC_SCRATCH_BYTES);
+    if (!sym) return ENEC_ERROR(NOMEM);
+    for (uint64_t g = begin; g < end; g++) {
+        for (uint64_t i = g * TABLE_GROUP; i < (g + 1) * TABLE_GROUP && i < l->nblocks; i++) {
+            uint32_t n = enec_block_valid(l, i);
+            const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
+            for (unsigned split = 0; split < 2; split++) {
+                if (!((c->splits >> split) & 1)) continue;
+                for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) {
+                    plane_get(l, split, q, in, n, sym);
+                    uint32_t *h = c->hist[g][split][q];
+                    for (uint32_t e = 0; e < n; e++) h[sym[e]]++;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static uint64_t group_count(const enec_layout *l) { return (l->nblocks + TABLE_GROUP - 1) / TABLE_GROUP; }
+static uint64_t group_elements(const enec_layout *l, uint64_t g)
+{
+    uint64_t first = g * TABLE_GROUP * ENEC_BLOCK, last = first + (uint64_t)TABLE_GROUP * ENEC_BLOCK;
+    return (last < l->count ? last : l->count) - first;
+}
+
+static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
+                         enec_params *p, void **state_out)
+{
+    (void)k;
+    *state_out = NULL;
+    if (o->params) return ENEC_ERROR(BAD_ARGUMENT); /* forced parameters are the fast mode's */
+    const uint64_t groups = group_count(l);
+    hist_ctx c = {l, src, NULL, (uint8_t)((l->di ? 1 : 0) | (l->itemsize <= MAX_PLANES ? 2 : 0))};
+    c.hist = (group_hist *)calloc((size_t)groups, sizeof *c.hist);
+    max_state *s = (max_state *)calloc(1, sizeof *s);
+    if (!c.hist || !s) {
+        free(c.hist), free(s);
+        return ENEC_ERROR(NOMEM);
+    }
+    size_t r = enec_parallel_for(enec_resolve_threads(o->threads, groups), groups, hist_range, &c);
+    if (!enec_is_error(r)) s->t = (table *)calloc((size_t)groups * MAX_PLANES, sizeof(table));
+    if (enec_is_error(r) || !s->t) {
+        free(c.hist), state_free(s);
+        return enec_is_error(r) ? r : ENEC_ERROR(NOMEM);
+    }
+
+    /* Each split's cost: every plane coded or raw over the whole tensor,
+     * whichever is smaller, counting each group's table and each block's
+     * size word and flushed states. */
+    const double per_block = 8.0 * (4 + 4 * MAX_LANES);
+    double best = 0;
+    int have = 0;
+    for (unsigned sp = 0; sp < 2; sp++) {
+        if (!((c.splits >> sp) & 1)) continue;
+        unsigned planes = plane_count(l->di, l->itemsize, sp), coded = 0;
+        double bits = 0;
+        for (unsigned q = 0; q < planes; q++) {
+            unsigned w = plane_bits(l->di, sp, q), nsym = 1u << w;
+            double cb = per_block * (double)l->nblocks;
+            table t;
+            for (uint64_t g = 0; g < groups; g++) {
+                normalise(c.hist[g][sp][q], nsym, group_elements(l, g), t.freq);
+                cb += coded_bits(c.hist[g][sp][q], nsym, t.freq) + 8.0 * table_size(&t);
+            }
+            double raw = (double)l->count * w;
+            if (cb < raw) coded |= 1u << q;
+            bits += cb < raw ? cb : raw;
+        }
+        if (!have || bits < best) {
+            have = 1, best = bits;
+            s->split = sp, s->planes = planes, s->coded = coded;
+        }
+    }
+    s->groups = groups;
+    for (unsigned q = 0; q < s->planes; q++) {
+        s->bits[q] = plane_bits(l->di, s->split, q);
+        if (!((s->coded >> q) & 1)) continue;
+        for (uint64_t g = 0; g < groups; g++) {
+            table *t = &s->t[g * MAX_PLANES + q];
+            normalise(c.hist[g][s->split][q], 1u << s->bits[q], group_elements(l, g), t->freq);
+            cumulate(t);
+        }
+    }
+    free(c.hist);
+    p->b = (uint8_t)s->split, p->n = (uint8_t)s->planes, p->m = (uint8_t)s->coded, p->L = MAX_LANES;
+    p->bits = best / (double)l->count;
+    *state_out = s;
+    return 0;
+}
+
+/* ---- layout: tables, then each block's raw planes; the coded planes are the variable part ---- */
+
+static void max_layout(enec_layout *l)
+{
+    const unsigned split = l->p.b, planes = l->p.n, coded = l->p.m;
+    uint64_t raw_per_elem_bits = 0;
+    for (unsigned q = 0; q < planes; q++)
+        if (!((coded >> q) & 1)) raw_per_elem_bits += plane_bits(l->di, split, q);
+    l->last_B = raw_B(l->last_valid);
+    l->raw_block = (uint64_t)ENEC_BLOCK * raw_per_elem_bits / 8;
+    l->raw_off = l->header_size;
+    uint64_t raw = (l->nblocks - 1) * l->raw_block + (uint64_t)l->last_B * raw_per_elem_bits / 8;
+    l->low_off = l->mask_off = l->high_off = l->raw_off + raw;
+    l->low_block = l->mask_block = 0;
+    l->fixed_size = raw;
+}
+
+/* Block i's variable part: the first block of a group starts with the
+ * group's tables (one per coded plane); then for each coded plane a u32
+ * size and the rANS stream (lanes u32 final states, then u16 words). */
+static uint64_t max_var_max(const enec_layout *l, uint64_t i)
+{
+    unsigned ncoded = enec_popcount64(l->p.m);
+    uint64_t tables = i % TABLE_GROUP ? 0 : ncoded * (2 + 2 * 256ull);
+    return tables + ncoded * (4 + 4ull * MAX_LANES + 2ull * enec_block_valid(l, i));
+}
+
+static int max_var_size_ok(const enec_layout *l, uint64_t i, uint64_t size)
+{
+    unsigned ncoded = enec_popcount64(l->p.m);
+    return size <= max_var_max(l, i) && size >= ncoded * (4 + 4ull * MAX_LANES);
+}
+
+static int max_count_ok(const enec_layout *l, size_t src_size)
+{
+    (void)src_size;
+    (void)l;
+    return 1; /* the frame's bound (a table entry per block) is this mode's */
+}
+
+/* Each coded plane's size word against the block's variable size. */
+static int64_t max_check_block(const enec_layout *l, const uint8_t *stream, uint64_t i, uint32_t var_size)
+{
+    (void)l, (void)stream, (void)i, (void)var_size;
+    return 0; /* the sizes are read and checked as the block decodes (they sit in the variable part) */
+}
+
+/* ---- rANS --------------------------------------------------------------------------- */
+
+/* Code n symbols with freq/cum into out (room for 4 lanes + 2n bytes); returns the bytes. */
+static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const uint16_t *freq, const uint16_t *cum, uint8_t *out,
+                            uint16_t *words)
+{
+    uint32_t x[MAX_LANES], nw = 0;
+    for (unsigned k = 0; k < MAX_LANES; k++) x[k] = RANS_LOW;
+    /* Backwards, so that the decoder reads forwards: words are collected in
+     * reverse and flipped at the end. */
+    for (uint32_t e = n; e-- > 0;) {
+        unsigned k = e % MAX_LANES, s = sym[e];
+        /* 64-bit: a symbol of frequency PROB_SCALE (a constant plane) never renormalises */
+        uint32_t f = freq[s];
+        uint64_t xmax = (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f;
+        if (x[k] >= xmax) {
+            words[nw++] = (uint16_t)x[k];
+            x[k] >>= 16;
+        }
+        x[k] = ((x[k] / f) << PROB_BITS) + x[k] % f + cum[s];
+    }
+    for (unsigned k = 0; k < MAX_LANES; k++) enec_store32(out + 4 * k, x[k]);
+    uint8_t *o = out + 4 * MAX_LANES;
+    for (uint32_t w = 0; w < nw; w++) enec_store16(o + 2 * w, words[nw - 1 - w]);
+    return 4 * MAX_LANES + 2 * nw;
+}
+
+/* Decode n symbols from a stream of size bytes with table t (slot_sym: the
+ * symbol of each slot); 0, or -1 when the stream is not what an encoder wrote. */
+static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const table *t, const uint8_t *slot_sym,
+                       uint8_t *sym)
+{
+    if (size < 4 * MAX_LANES || (size - 4 * MAX_LANES) % 2) return -1;
+    uint32_t x[MAX_LANES];
+    for (unsigned k = 0; k < MAX_LANES; k++) {
+        x[k] = enec_load32(in + 4 * k);
+        if (x[k] < RANS_LOW) return -1;
+    }
+    const uint8_t *w = in + 4 * MAX_LANES, *end = in + size;
+    const uint16_t *freq = t->freq, *cum = t->cum;
+#define RANS_STEP(k, e)                                                                              \
+    do {                                                                                             \
+        uint32_t slot_ = x[k] & (PROB_SCALE - 1), v_ = slot_sym[slot_];                              \
+        sym[e] = (uint8_t)v_;                                                                        \
+        x[k] = freq[v_] * (x[k] >> PROB_BITS) + slot_ - cum[v_];                                     \
+        if (x[k] < RANS_LOW) {                                                                       \
+            if (w == end) return -1;                                                                 \
+            x[k] = x[k] << 16 | enec_load16(w);                                                      \
+            w += 2;                                                                                  \
+        }                                                                                            \
+    } while (0)
+    /* Without the end check or a branch: a lane that needs a word takes it,
+     * one that does not reads it and keeps its state. Safe while a whole
+     * round of words is left (a round reads at most one per lane). */
+#define RANS_STEP_FAST(k, e)                                                                         \
+    do {                                                                                             \
+        uint32_t slot_ = x[k] & (PROB_SCALE - 1), v_ = slot_sym[slot_];                              \
+        sym[e] = (uint8_t)v_;                                                                        \
+        uint32_t y_ = freq[v_] * (x[k] >> PROB_BITS) + slot_ - cum[v_], need_ = y_ < RANS_LOW;       \
+        uint32_t z_ = y_ << 16 | enec_load16(w);                                                     \
+        x[k] = need_ ? z_ : y_;                                                                      \
+        w += 2 * need_;                                                                              \
+    } while (0)
+    uint32_t e = 0;
+    /* Whole rounds of the lanes with constant lane numbers, so the states stay in registers. */
+    for (; e + MAX_LANES <= n && end - w >= 2 * (ptrdiff_t)MAX_LANES; e += MAX_LANES) {
+#pragma GCC unroll 8
+        for (unsigned k = 0; k < MAX_LANES; k++) RANS_STEP_FAST(k, e + k);
+    }
+    for (; e + MAX_LANES <= n; e += MAX_LANES) {
+#pragma GCC unroll 8
+        for (unsigned k = 0; k < MAX_LANES; k++) RANS_STEP(k, e + k);
+    }
+#undef RANS_STEP_FAST
+    for (unsigned k = 0; e < n; e++, k++) RANS_STEP(k, e);
+#undef RANS_STEP
+    /* Every word read and every lane back where the encoder started. */
+    if (w != end) return -1;
+    for (unsigned k = 0; k < MAX_LANES; k++)
+        if (x[k] != RANS_LOW) return -1;
+    return 0;
+}
+
+/* ---- blocks ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t plane[MAX_PLANES][ENEC_BLOCK]; /* decode: each plane's symbols */
+    uint16_t lanes[ENEC_BLOCK];           /* the packer's lanes; the encoder's reversed words */
+    uint8_t slot_sym[MAX_PLANES][PROB_SCALE];
+    table t[MAX_PLANES];
+} max_scratch;
+_Static_assert(sizeof(max_scratch) <= ENEC_SCRATCH_BYTES, "mode max needs more per-thread scratch");
+
+/* Elements of the exponent split: exponent plane, then the raw part's bytes from the low end. */
+static inline void assemble_exp(const uint8_t *const *pl, uint32_t n, uint8_t *out, unsigned M, uint32_t isz,
+                                unsigned planes)
+{
+    const unsigned top = 8 * isz - 1;
+    const uint8_t *x = pl[0], *r0 = pl[1], *r1 = planes > 2 ? pl[2] : NULL, *r2 = planes > 3 ? pl[3] : NULL;
+    for (uint32_t e = 0; e < n; e++) {
+        uint32_t r = r0[e] | (planes > 2 ? (uint32_t)r1[e] << 8 : 0) | (planes > 3 ? (uint32_t)r2[e] << 16 : 0);
+        uint32_t u = enec_join_parts(x[e], r, M, top);
+        if (isz == 1) out[e] = (uint8_t)u;
+        else if (isz == 2) enec_store16(out + 2 * e, (uint16_t)u);
+        else enec_store32(out + 4 * e, u);
+    }
+}
+
+/* Elements from their planes; pl[q] holds plane q's n symbols. */
+static void assemble(const enec_layout *l, unsigned split, unsigned planes, const uint8_t *const *pl, uint32_t n,
+                     uint8_t *out)
+{
+    const uint32_t isz = l->itemsize;
+    if (split == SPLIT_BYTES) {
+        if (isz == 1) {
+            memcpy(out, pl[0], n);
+        } else if (isz == 2) {
+            for (uint32_t e = 0; e < n; e++) out[2 * e] = pl[0][e], out[2 * e + 1] = pl[1][e];
+        } else {
+            for (unsigned q = 0; q < planes; q++)
+                for (uint32_t e = 0; e < n; e++) out[(size_t)e * isz + q] = pl[q][e];
+        }
+        return;
+    }
+    /* Constant M, item size and plane count per dtype, so each loop is compiled for its dtype. */
+    switch (l->di->dtype) {
+    case ENEC_DTYPE_BF16: assemble_exp(pl, n, out, 7, 2, 2); break;
+    case ENEC_DTYPE_FP16: assemble_exp(pl, n, out, 10, 2, 3); break;
+    case ENEC_DTYPE_FP32: assemble_exp(pl, n, out, 23, 4, 4); break;
+    case ENEC_DTYPE_FP8_E4M3FN: assemble_exp(pl, n, out, 3, 1, 2); break;
+    case ENEC_DTYPE_FP8_E5M2: assemble_exp(pl, n, out, 2, 1, 2); break;
+    default: assemble_exp(pl, n, out, l->di->mbits, isz, planes); break;
+    }
+}
+
+static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *src,
+                                 uint8_t *dst, uint8_t *var, void *scratch)
+{
+    (void)k;
+    const max_state *s = (const max_state *)l->state;
+    max_scratch *sc = (max_scratch *)scratch;
+    const uint32_t n = enec_block_valid(l, i), B = raw_B(n);
+    const table *tabs = s->t + i / TABLE_GROUP * MAX_PLANES;
+    const uint8_t *in = src + i * ENEC_BLOCK * l->itemsize;
+    uint8_t *raw = dst + l->raw_off + i * l->raw_block, *v = var;
+    if (i % TABLE_GROUP == 0)
+        for (unsigned q = 0; q < s->planes; q++)
+            if ((s->coded >> q) & 1) v = table_put(&tabs[q], v);
+    for (unsigned q = 0; q < s->planes; q++) {
+        plane_get(l, s->split, q, in, n, sc->plane[0]);
+        if ((s->coded >> q) & 1) {
+            uint32_t size = rans_encode(sc->plane[0], n, tabs[q].freq, tabs[q].cum, v + 4, sc->lanes);
+            enec_store32(v, size);
+            v += 4 + size;
+        } else {
+            unsigned w = s->bits[q];
+            for (uint32_t e = 0; e < B; e++) sc->lanes[e] = e < n ? sc->plane[0][e] : 0;
+            raw += enec_pack(raw, sc->lanes, B, w);
+        }
+    }
+    return (uint32_t)(v - var);
+}
+
+static int max_decode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
+                            const uint8_t *var, int64_t aux, uint8_t *out, void *scratch)
+{
+    (void)k, (void)aux;
+    max_scratch *sc = (max_scratch *)scratch;
+    const unsigned split = l->p.b, planes = l->p.n, coded = l->p.m;
+    const uint32_t n = enec_block_valid(l, i), B = raw_B(n), isz = l->itemsize;
+    const uint8_t *raw = stream + l->raw_off + i * l->raw_block;
+    const uint8_t *v = var, *vend = var + enec_load32(stream + l->table_off + ENEC_TABLE_ENTRY * i + 4);
+    /* The group's tables open the variable part of its first block. */
+    const uint64_t head = i / TABLE_GROUP * TABLE_GROUP;
+    const uint8_t *tp = stream + l->var_at[head];
+    const uint8_t *tend = stream + l->var_at[head] + enec_load32(stream + l->table_off + ENEC_TABLE_ENTRY * head + 4);
+    out += i * ENEC_BLOCK * isz;
+    for (unsigned q = 0; q < planes; q++) {
+        if (!((coded >> q) & 1)) continue;
+        const unsigned bits = plane_bits(l->di, split, q);
+        if (!(tp = table_get(tp, tend, bits, &sc->t[q]))) return -1;
+        for (unsigned s = 0; s < (1u << bits); s++) memset(sc->slot_sym[q] + sc->t[q].cum[s], (int)s, sc->t[q].freq[s]);
+    }
+    if (i == head) v = tp; /* this block's streams follow the tables */
+    const uint8_t *pl[MAX_PLANES];
+    for (unsigned q = 0; q < planes; q++) {
+        const unsigned bits = plane_bits(l->di, split, q);
+        if ((coded >> q) & 1) {
+            if (vend - v < 4) return -1;
+            uint32_t size = enec_load32(v);
+            if (size > (uint64_t)(vend - v - 4) || rans_decode(v + 4, size, n, &sc->t[q], sc->slot_sym[q], sc->plane[q]))
+                return -1;
+            v += 4 + size;
+            pl[q] = sc->plane[q];
+        } else if (bits == 8) {
+            pl[q] = raw; /* a byte plane is its own symbols */
+            raw += B;
+        } else {
+            enec_unpack(sc->lanes, raw, B, bits);
+            raw += (size_t)B * bits / 8;
+            for (uint32_t e = 0; e < n; e++) sc->plane[q][e] = (uint8_t)sc->lanes[e];
+            pl[q] = sc->plane[q];
+        }
+    }
+    if (v != vend) return -1;
+    assemble(l, split, planes, pl, n, out);
+    return 0;
+}
+
+const enec_mode_ops enec_mode_max = {
+    .mode = ENEC_MODE_MAX,
+    .name = "max",
+    .supports = max_supports,
+    .choose = max_choose,
+    .params_valid = max_params_valid,
+    .count_ok = max_count_ok,
+    .release = state_free,
+    .layout = max_layout,
+    .var_max = max_var_max,
+    .var_size_ok = max_var_size_ok,
+    .check_block = max_check_block,
+    .encode_block = max_encode_block,
+    .decode_block = max_decode_block,
+};
