@@ -116,13 +116,16 @@ _NPU_DTYPES = tuple(np.dtype(d) for d in (ml_dtypes.bfloat16, "<f2", "<f4"))
 
 
 def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype=None,
-             params=None) -> Tuple[bytes, Report]:
+             params=None, mode: str = "fast") -> Tuple[bytes, Report]:
     """Compress with ENEC's NPU kernels on the modelled device: (stream, report).
 
     For v1..v3 the stream is byte-identical to enec.compress(array, params=params).
     device: parameter overrides, e.g. {"cores": 24, "ub_bytes": 131072}.
     Raises NpuError when the kernel breaks a rule of the device (for example when the
     Unified Buffer is too small for a block)."""
+    if mode != "fast":
+        raise ValueError(f"enec.npu: the simulated NPU runs ENEC's mode 'fast' only, not {mode!r}; "
+                         f"use enec.compress(..., mode={mode!r}) on the CPU")
     vid = _variant_id(variant)
     cfg = _config(device)
     a = _core._prepare(array, dtype)
@@ -163,6 +166,9 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
             raise _core.CorruptDataError(
                 f"enec.npu: stream is {h['stream_size']} bytes but {memoryview(data).nbytes} were given")
         dt = _core._dtype_from_header(h)
+        if h["mode"] not in ("stored", "fast"):
+            raise ValueError(f"enec.npu: the simulated NPU runs mode 'fast' only; this stream is mode "
+                             f"{h['mode']!r}: decode it with enec.decompress")
         if h["mode"] != "stored" and dt not in _NPU_DTYPES:
             raise TypeError(f"enec.npu: the NPU kernels code bfloat16, float16 and float32, not {dt}; "
                             f"decode this stream with enec.decompress")

@@ -27,28 +27,32 @@ NAME = "enec"
 @dataclass(frozen=True)
 class EnecCodec(ArrayBytesCodec):
     """Each chunk is one enec stream. dtype: as for enec.zarr_codec.Enec ("bfloat16" for uint16
-    arrays holding bfloat16 bits); threads: per chunk, not stored in the metadata."""
+    arrays holding bfloat16 bits); mode: "fast" or "max", as there; threads: per chunk, not
+    stored in the metadata."""
 
     is_fixed_size = False
     dtype: Optional[str] = None
+    mode: str = "fast"
 
-    def __init__(self, *, dtype: Optional[str] = None, threads: int = 1) -> None:
-        object.__setattr__(self, "dtype", Enec(dtype).dtype)
-        object.__setattr__(self, "_codec", Enec(dtype, threads=threads))
+    def __init__(self, *, dtype: Optional[str] = None, threads: int = 1, mode: str = "fast") -> None:
+        codec = Enec(dtype, threads=threads, mode=mode)
+        object.__setattr__(self, "dtype", codec.dtype)
+        object.__setattr__(self, "mode", codec.mode)
+        object.__setattr__(self, "_codec", codec)
 
     @classmethod
     def from_dict(cls, data):
         _, config = parse_named_configuration(data, NAME, require_configuration=False)
         config = dict(config or {})
-        unknown = set(config) - {"dtype"}
+        unknown = set(config) - {"dtype", "mode"}
         if unknown:
             raise ValueError(f"enec codec: unknown configuration {sorted(unknown)}")
         return cls(**config)
 
     def to_dict(self):
-        if self.dtype is None:
-            return {"name": NAME}
-        return {"name": NAME, "configuration": {"dtype": self.dtype}}
+        config = {k: v for k, v in (("dtype", self.dtype), ("mode", self.mode if self.mode != "fast" else None))
+                  if v is not None}
+        return {"name": NAME, "configuration": config} if config else {"name": NAME}
 
     def _encode_sync(self, chunk_array, chunk_spec):
         a = np.ascontiguousarray(chunk_array.as_numpy_array())

@@ -34,19 +34,24 @@ def _check_dtype(dtype: Optional[str]) -> Optional[str]:
 
 
 class Enec(Codec):
-    """numcodecs codec: each chunk is one enec stream (ENEC-coded for bf16/fp16/fp32, else stored).
+    """numcodecs codec: each chunk is one enec stream (coded in `mode`, or stored when that is smaller).
 
     dtype: read the chunk's bits as this dtype before coding, e.g. "bfloat16" for a uint16
     array that holds bfloat16 weights (Zarr has no bfloat16 dtype). Decoding returns the
     stream's dtype; Zarr views it as the array's dtype again.
+    mode: "fast" (the default, ENEC) or "max" (the smallest chunks: rANS-coded byte planes, any
+    dtype of up to 8 bytes), stored in the metadata when not the default.
     threads: worker threads per chunk (not stored in the array's metadata). The default 1
     suits Zarr and Dask, which already work on several chunks at once.
     """
 
     codec_id = "enec"
 
-    def __init__(self, dtype: Optional[str] = None, threads: int = 1):
+    def __init__(self, dtype: Optional[str] = None, threads: int = 1, mode: str = "fast"):
         self.dtype = _check_dtype(dtype)
+        if mode not in ("fast", "max"):
+            raise ValueError(f"enec codec: mode must be 'fast' or 'max', got {mode!r}")
+        self.mode = mode
         self._threads = int(threads)
 
     def encode(self, buf):
@@ -58,7 +63,7 @@ class Enec(Codec):
                 if a.dtype.itemsize != target.itemsize:
                     a = a.reshape(-1).view(np.uint8)  # e.g. raw bytes: reinterpret them whole
                 a = a.view(target)
-        return compress(a, threads=self._threads)
+        return compress(a, threads=self._threads, mode=self.mode)
 
     def decode(self, buf, out=None):
         blob = ensure_contiguous_ndarray(buf)
@@ -76,7 +81,10 @@ class Enec(Codec):
         config = {"id": self.codec_id}
         if self.dtype is not None:
             config["dtype"] = self.dtype
+        if self.mode != "fast":
+            config["mode"] = self.mode
         return config
 
     def __repr__(self) -> str:
-        return f"Enec(dtype={self.dtype!r})" if self.dtype else "Enec()"
+        args = ([f"dtype={self.dtype!r}"] if self.dtype else []) + ([f"mode={self.mode!r}"] if self.mode != "fast" else [])
+        return f"Enec({', '.join(args)})"

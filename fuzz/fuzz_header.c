@@ -28,17 +28,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint32_t i = 0; i < t->ndim; i++) count *= t->shape[i]; /* read_header rejects overflow */
     FUZZ_ASSERT(count == h.count);
     FUZZ_ASSERT(h.original_size == h.count * t->itemsize);
-    /* The decompression-bomb bound of docs/FORMAT.md section 8: the RAW
-     * section holds rawbits per element, at least 3 (float8_e5m2). */
-    FUZZ_ASSERT(3 * h.original_size <= 8 * h.payload_size);
+    /* The decompression-bomb bounds of docs/FORMAT.md section 8: stored and
+     * fast streams hold at least 3 bits per element (float8_e5m2's RAW);
+     * a max stream a block table entry per block. */
+    if (h.mode == ENEC_MODE_MAX)
+        FUZZ_ASSERT(h.original_size <= (uint64_t)ENEC_BLOCK * t->itemsize * (h.header_size / 8));
+    else
+        FUZZ_ASSERT(3 * h.original_size <= 8 * h.payload_size);
     if (h.mode == ENEC_MODE_STORED) {
         FUZZ_ASSERT(h.payload_size == h.original_size && h.nblocks == 0);
     } else {
         const enec_dtype_desc *dd = enec_dtype_describe(t->dtype);
-        FUZZ_ASSERT(dd != NULL);
-        FUZZ_ASSERT(h.original_size * dd->rawbits <= h.payload_size * 8 * t->itemsize);
+        if (h.mode == ENEC_MODE_FAST) {
+            FUZZ_ASSERT(dd != NULL);
+            FUZZ_ASSERT(h.original_size * dd->rawbits <= h.payload_size * 8 * t->itemsize);
+            FUZZ_ASSERT(h.params.n >= 1 && h.params.m <= h.params.n);
+        } else {
+            /* max: b the split, n the planes, m a mask of them, L the rANS lanes */
+            FUZZ_ASSERT(dd != NULL || t->itemsize <= 8);
+            FUZZ_ASSERT(h.params.b <= 1 && h.params.n >= 1 && h.params.n <= 8 && (h.params.m >> h.params.n) == 0);
+        }
         FUZZ_ASSERT(h.nblocks == (h.count + ENEC_BLOCK - 1) / ENEC_BLOCK && h.count >= 1);
-        FUZZ_ASSERT(h.params.n >= 1 && h.params.m <= h.params.n);
     }
 
     /* Trailing bytes do not matter to the header, but the stream must fit:

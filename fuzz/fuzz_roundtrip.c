@@ -6,7 +6,8 @@
  *   [0] dtype: (low 3 bits) % ENEC_DTYPE_COUNT, a stream dtype code (0 other,
  *       1 bfloat16, 2 float16, 3 float32, 4 float8_e4m3fn, 5 float8_e5m2);
  *       for "other", itemsize = 1 + (byte >> 3) % 8
- *   [1] flags: bit 0 force stored, bit 1 forced params, bits 2-3 shape kind
+ *   [1] flags: bit 0 force stored, bit 1 forced params, bits 2-3 shape kind,
+ *       bit 4 mode max (forced parameters are then refused)
  *   [2] repeats: the element bytes are tiled 1 + (byte & 15) times, so a
  *       small input still makes several 16384-element blocks
  *   [3..6] forced b, n, m and L = 16 << (byte % 3)
@@ -15,9 +16,10 @@
 #define CONTROL 7
 
 static size_t compress_with(uint8_t *dst, size_t cap, const uint8_t *src, const enec_tensor *t,
-                            int backend, int threads, int stored, const enec_params *p)
+                            int backend, int threads, int stored, const enec_params *p, int mode)
 {
     enec_options o = {0};
+    o.mode = mode;
     o.backend = backend;
     o.threads = threads;
     o.force_stored = stored;
@@ -34,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const enec_dtype_desc *dd = enec_dtype_describe(t.dtype);
     t.itemsize = dd ? dd->itemsize : 1u + (data[0] >> 3) % 8u;
     const int stored = data[1] & 1, forced = (data[1] >> 1) & 1, shape_kind = (data[1] >> 2) & 3;
+    const int mode = (data[1] >> 4) & 1 ? ENEC_MODE_MAX : ENEC_MODE_FAST;
     const size_t reps = 1 + (data[2] & 15);
     enec_params fp = {data[3], data[4], data[5], (uint8_t)(16u << (data[6] % 3)), 0.0};
     const uint8_t *body = data + CONTROL;
@@ -60,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *s0 = (uint8_t *)fuzz_alloc(bound), *s1 = (uint8_t *)fuzz_alloc(bound);
     const enec_params *pp = forced ? &fp : NULL;
 
-    size_t z0 = compress_with(s0, bound, src, &t, ENEC_BACKEND_SCALAR, 1, stored, pp);
+    size_t z0 = compress_with(s0, bound, src, &t, ENEC_BACKEND_SCALAR, 1, stored, pp, mode);
     if (enec_is_error(z0)) {
         /* Only forced parameters may be refused: out of range, or too narrow for the data. */
         FUZZ_ASSERT(forced && (enec_get_error(z0) == ENEC_ERR_PARAMS || enec_get_error(z0) == ENEC_ERR_BAD_ARGUMENT));
@@ -76,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < nb; i++) {
         for (unsigned k = 0; k < sizeof thread_counts / sizeof *thread_counts; k++) {
             memset(s1, 0x5A, bound);
-            size_t z1 = compress_with(s1, bound, src, &t, backends[i], thread_counts[k], stored, pp);
+            size_t z1 = compress_with(s1, bound, src, &t, backends[i], thread_counts[k], stored, pp, mode);
             FUZZ_ASSERT(z1 == z0 && memcmp(s0, s1, z0) == 0);
         }
     }
@@ -87,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(h.stream_size == z0 && h.count == n_elems && h.tensor.ndim == t.ndim &&
                 h.tensor.dtype == t.dtype && h.tensor.itemsize == t.itemsize);
     for (uint32_t d = 0; d < t.ndim; d++) FUZZ_ASSERT(h.tensor.shape[d] == t.shape[d]);
-    if (stored || !t.dtype) FUZZ_ASSERT(h.mode == 0);
+    if (stored || (!t.dtype && mode == ENEC_MODE_FAST)) FUZZ_ASSERT(h.mode == ENEC_MODE_STORED);
+    FUZZ_ASSERT(h.mode == ENEC_MODE_STORED || (int)h.mode == mode);
     if (h.mode == 1 && forced)
         FUZZ_ASSERT(h.params.b == fp.b && h.params.n == fp.n && h.params.m == fp.m && h.params.L == fp.L);
     if (h.mode == 1 && !forced) {

@@ -89,6 +89,10 @@ def stream_seeds(tensors):
     seeds["gauss-bf16-n9"] = forced(g, (p.b, 9, 3, 32))
     seeds["gauss-bf16-m-eq-n"] = forced(g, (p.b, p.n, p.n, 64))
     seeds["gauss-bf16-m0"] = forced(g, (p.b, p.n, 0, 16))
+    # mode max: the exponent split, the byte split (ints), every dtype's plane count
+    for name in ("gauss-bf16-4000", "minilm-emb-f16-3000", "specials-f32-coded", "gauss-e5m2-4000",
+                 "int32-2d", "minilm-query-bf16-2blk"):
+        seeds[f"max-{name}"] = enec.compress(tensors[name], mode="max")
     return seeds
 
 
@@ -110,6 +114,9 @@ def roundtrip_seeds(tensors):
     seeds["gauss-bf16-2d"] = bytes([1, 4, 2, 0, 0, 0, 0]) + g.tobytes()
     seeds["gauss-bf16-3d"] = bytes([1, 8, 1, 0, 0, 0, 0]) + g.tobytes()
     seeds["gauss-bf16-empty"] = bytes([1, 12, 0, 0, 0, 0, 0]) + g[:10].tobytes()
+    seeds["gauss-bf16-max"] = bytes([1, 16, 3, 0, 0, 0, 0]) + g.tobytes()
+    i16 = (g.astype(np.float32) * 3000).astype("<i2")
+    seeds["gauss-i16-max"] = bytes([1 << 3, 16, 15, 0, 0, 0, 0]) + i16.tobytes()
     return seeds
 
 

@@ -249,3 +249,11 @@ def test_npu_refuses_dtypes_it_has_no_kernels_for(name, variant):
     if variant != "v0":
         with pytest.raises(TypeError, match="code bfloat16, float16 and float32"):
             enec.npu.decompress(enec.compress(a), variant)
+
+
+def test_npu_runs_mode_fast_only():
+    a = make("bfloat16", "gauss", (3 * BLOCK,))
+    with pytest.raises(ValueError, match="mode 'fast' only"):
+        enec.npu.compress(a, mode="max")
+    with pytest.raises(ValueError, match="mode 'fast' only"):
+        enec.npu.decompress(enec.compress(a, mode="max"))

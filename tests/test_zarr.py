@@ -144,3 +144,27 @@ def test_dask_over_format2_store(tmp_path):
     assert x.numblocks == (4, 1)
     col = (x.astype(np.float64) * 2).sum(axis=0).compute()
     assert np.array_equal(col, (a.astype(np.float64) * 2).sum(axis=0))
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_zarr_mode_max_is_kept_in_the_metadata(tmp_path, fmt):
+    store = str(tmp_path / "q.zarr")
+    rng = np.random.default_rng(5)
+    a = np.clip(np.round(rng.normal(0, 20, (256, 512))), -127, 127).astype(np.int8)  # SYNTHETIC int8 weights
+    if fmt == 2:
+        z = zarr.create_array(store, shape=a.shape, chunks=(128, 512), dtype=a.dtype, zarr_format=2,
+                              compressors=Enec(mode="max"))
+    else:
+        z = zarr.create_array(store, shape=a.shape, chunks=(128, 512), dtype=a.dtype,
+                              serializer=EnecCodec(mode="max"), compressors=None)
+    z[:] = a
+    for f in _chunk_files(store):
+        assert enec.inspect(open(f, "rb").read()).mode == "max"
+    z2 = zarr.open_array(store, mode="r")
+    assert_bitexact(z2[:], a)
+    import numcodecs
+
+    assert numcodecs.get_codec(Enec(mode="max").get_config()).mode == "max"
+    assert EnecCodec.from_dict(EnecCodec(mode="max").to_dict()).mode == "max"
+    with pytest.raises(ValueError, match="mode"):
+        Enec(mode="stored-please")
