@@ -111,9 +111,13 @@ def _size_to(flat: np.ndarray, target_bytes: int, exact: bool):
 
 
 def load_dataset(key: str, target_bytes: int, exact: bool, seed: int) -> Dataset:
-    if key in ("minilm-fp32", "minilm-bf16"):
-        from enec.models import minilm_tensors
-        if key == "minilm-fp32":
+    if key in ("minilm-fp32", "minilm-bf16", "minilm-int8"):
+        from enec.models import int8_symmetric, minilm_tensors
+        if key == "minilm-int8":
+            f32 = minilm_tensors("float32")
+            flat, n = _concat({k: int8_symmetric(v) for k, v in f32.items() if v.dtype == np.float32}, np.int8)
+            label = "all-MiniLM-L6-v2 int8 (real weights, per-tensor symmetric int8 quantisation of the fp32 model)"
+        elif key == "minilm-fp32":
             flat, n = _concat(minilm_tensors("float32"), np.float32)
             label = "all-MiniLM-L6-v2 fp32 (real weights)"
         else:
@@ -138,7 +142,7 @@ def load_dataset(key: str, target_bytes: int, exact: bool, seed: int) -> Dataset
     raise ValueError(f"unknown dataset {key!r}")
 
 
-DATASETS = ["minilm-fp32", "minilm-bf16", "synthetic-bf16", "whisper-fp16"]
+DATASETS = ["minilm-fp32", "minilm-bf16", "synthetic-bf16", "whisper-fp16", "minilm-int8"]
 
 
 # ----------------------------------------------------------------------------- methods
@@ -262,10 +266,19 @@ def build_methods(ds: Dataset, peers: Peers, n_all: int, backends: List[Optional
                              (lambda targ=targ, kw=kw: enec.compress(a, threads=targ, **kw)),
                              (lambda blob, targ=targ, kw=kw: enec.decompress(blob, threads=targ, out=out, **kw)),
                              backend=bname))
+    # mode max: one coder (no per-backend kernels yet), 1 thread and all cores
+    if "max" in getattr(enec, "MODES", ()):
+        for t in thread_set:
+            targ = 1 if t == 1 else 0
+            ms.append(Method("enec max", "enec", t,
+                             (lambda targ=targ: enec.compress(a, threads=targ, mode="max")),
+                             (lambda blob, targ=targ: enec.decompress(blob, threads=targ, out=out)),
+                             backend="max"))
 
     if peers.zstd is not None:
         zs = peers.zstd
-        for lvl in (1, 3):
+        # zstd -19 only where the issue names it (int8 weights): it runs at a few MB/s
+        for lvl in (1, 3) + ((19,) if a.dtype == np.int8 else ()):
             c = zs.ZstdCompressor(level=lvl)        # threads left at its default 0: single-threaded
             d = zs.ZstdDecompressor()
             ms.append(Method(f"zstd -{lvl}", "zstd", 1, (lambda c=c: c.compress(src_mv)),
@@ -451,7 +464,8 @@ def search_share(ds: Dataset, results: List[Result], repeats: int) -> str:
         enec.search_params(ds.array)
         best = min(best, time.perf_counter() - t0)
     top = max((r.method.threads for r in results if r.method.family == "enec"), default=1)
-    comp = [r for r in results if r.method.family == "enec" and not r.error and r.method.threads == top]
+    comp = [r for r in results if r.method.family == "enec" and r.method.backend != "max" and not r.error
+            and r.method.threads == top]
     if not comp:
         return ""
     fastest = min(comp, key=lambda r: r.c_best)

@@ -47,6 +47,16 @@ def fp8_scaled(a: np.ndarray, dtype: str) -> np.ndarray:
     return (a.astype(np.float32) * np.float32(float(ml_dtypes.finfo(dt).max) / amax)).astype(dt)
 
 
+def int8_symmetric(a: np.ndarray) -> np.ndarray:
+    """A float array quantised as int8 weights often are: one scale per tensor, max |a| -> 127,
+    round to nearest, clip to [-127, 127]. (The scale is not returned.)"""
+    x = np.asarray(a, dtype=np.float32)
+    amax = float(np.max(np.abs(x))) if x.size else 0.0
+    if not np.isfinite(amax) or amax == 0.0:
+        return np.zeros(x.shape, np.int8)
+    return np.clip(np.rint(x * np.float32(127.0 / amax)), -127, 127).astype(np.int8)
+
+
 def minilm_tensors(dtype: str = "float32") -> Dict[str, np.ndarray]:
     """all-MiniLM-L6-v2's tensors; dtype="bfloat16" casts float32 tensors with round-to-nearest-even,
     "float8_e4m3fn" / "float8_e5m2" cast them per tensor as fp8_scaled does."""
