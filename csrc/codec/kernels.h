@@ -7,7 +7,7 @@
  * The driver keeps the first ENEC_BLOCK u16 (a block's exponent codes y)
  * for itself and passes the rest, ENEC_KERNEL_SCRATCH bytes, to kernels. */
 #define ENEC_KERNEL_SCRATCH (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
-#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 64u * 1024u) /* + mode max's planes */
+#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 192u * 1024u) /* + mode max's planes and slots */
 
 /* ---- the three stages of a block --------------------------------------------
  * 1. The element transform (every mode): split a block of elements into
@@ -43,6 +43,13 @@ typedef void (*enec_fast_decode_join_fn)(const enec_layout *l, const uint8_t *lo
                                          const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F,
                                          uint8_t *out, uint16_t *y, void *scratch);
 
+/* ENEC_MODE_MAX's rANS decoder over whole rounds of its 8 lanes (x: the
+ * lane states; slot: 4096 packed entries, mode_max.c), as long as a round's
+ * words are surely there (16 bytes before end); returns the symbols done, a
+ * multiple of 8, with x and *w where the portable loop takes over. */
+typedef uint32_t (*enec_rans_run_fn)(uint32_t *x, const uint8_t **w, const uint8_t *end, const uint32_t *slot,
+                                     uint8_t *sym, uint32_t n);
+
 typedef struct {
     /* A block goes to the vector entries only when it is full (valid == B)
      * and its G = B / L groups are a multiple of `lanes`; every full block
@@ -54,6 +61,7 @@ typedef struct {
     enec_fast_encode_fn fast_encode;
     enec_fast_decode_fn fast_decode;
     enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
+    enec_rans_run_fn rans_run; /* optional */
 } enec_block_kernels;
 
 /* The portable reference (block_ref.c, search.c): any row of the dtype

@@ -351,10 +351,19 @@ static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const uint16_t *freq
     return 4 * MAX_LANES + 2 * nw;
 }
 
-/* Decode n symbols from a stream of size bytes with table t (slot_sym: the
- * symbol of each slot); 0, or -1 when the stream is not what an encoder wrote. */
-static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const table *t, const uint8_t *slot_sym,
-                       uint8_t *sym)
+/* A slot's decoding entry: symbol (bits 0-7), frequency - 1 (8-19) and the
+ * slot's offset within its symbol (20-31). One 32-bit load per symbol. */
+static void slot_entries(const table *t, unsigned nsym, uint32_t *slot)
+{
+    for (unsigned v = 0; v < nsym; v++)
+        for (uint32_t j = 0; j < t->freq[v]; j++) slot[t->cum[v] + j] = v | (uint32_t)(t->freq[v] - 1) << 8 | j << 20;
+}
+
+/* Decode n symbols from a stream of size bytes with the slot entries of its
+ * table; 0, or -1 when the stream is not what an encoder wrote. run, when
+ * not NULL, is a backend's vectorised loop over whole rounds. */
+static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const uint32_t *slot, uint8_t *sym,
+                       enec_rans_run_fn run)
 {
     if (size < 4 * MAX_LANES || (size - 4 * MAX_LANES) % 2) return -1;
     uint32_t x[MAX_LANES];
@@ -363,41 +372,23 @@ static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const table
         if (x[k] < RANS_LOW) return -1;
     }
     const uint8_t *w = in + 4 * MAX_LANES, *end = in + size;
-    const uint16_t *freq = t->freq, *cum = t->cum;
+    uint32_t e = run ? run(x, &w, end, slot, sym, n) : 0;
 #define RANS_STEP(k, e)                                                                              \
     do {                                                                                             \
-        uint32_t slot_ = x[k] & (PROB_SCALE - 1), v_ = slot_sym[slot_];                              \
-        sym[e] = (uint8_t)v_;                                                                        \
-        x[k] = freq[v_] * (x[k] >> PROB_BITS) + slot_ - cum[v_];                                     \
+        uint32_t d_ = slot[x[k] & (PROB_SCALE - 1)];                                                 \
+        sym[e] = (uint8_t)d_;                                                                        \
+        x[k] = ((d_ >> 8 & 0xFFF) + 1) * (x[k] >> PROB_BITS) + (d_ >> 20);                           \
         if (x[k] < RANS_LOW) {                                                                       \
             if (w == end) return -1;                                                                 \
             x[k] = x[k] << 16 | enec_load16(w);                                                      \
             w += 2;                                                                                  \
         }                                                                                            \
     } while (0)
-    /* Without the end check or a branch: a lane that needs a word takes it,
-     * one that does not reads it and keeps its state. Safe while a whole
-     * round of words is left (a round reads at most one per lane). */
-#define RANS_STEP_FAST(k, e)                                                                         \
-    do {                                                                                             \
-        uint32_t slot_ = x[k] & (PROB_SCALE - 1), v_ = slot_sym[slot_];                              \
-        sym[e] = (uint8_t)v_;                                                                        \
-        uint32_t y_ = freq[v_] * (x[k] >> PROB_BITS) + slot_ - cum[v_], need_ = y_ < RANS_LOW;       \
-        uint32_t z_ = y_ << 16 | enec_load16(w);                                                     \
-        x[k] = need_ ? z_ : y_;                                                                      \
-        w += 2 * need_;                                                                              \
-    } while (0)
-    uint32_t e = 0;
     /* Whole rounds of the lanes with constant lane numbers, so the states stay in registers. */
-    for (; e + MAX_LANES <= n && end - w >= 2 * (ptrdiff_t)MAX_LANES; e += MAX_LANES) {
-#pragma GCC unroll 8
-        for (unsigned k = 0; k < MAX_LANES; k++) RANS_STEP_FAST(k, e + k);
-    }
     for (; e + MAX_LANES <= n; e += MAX_LANES) {
 #pragma GCC unroll 8
         for (unsigned k = 0; k < MAX_LANES; k++) RANS_STEP(k, e + k);
     }
-#undef RANS_STEP_FAST
     for (unsigned k = 0; e < n; e++, k++) RANS_STEP(k, e);
 #undef RANS_STEP
     /* Every word read and every lane back where the encoder started. */
@@ -412,8 +403,12 @@ static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const table
 typedef struct {
     uint8_t plane[MAX_PLANES][ENEC_BLOCK]; /* decode: each plane's symbols */
     uint16_t lanes[ENEC_BLOCK];           /* the packer's lanes; the encoder's reversed words */
-    uint8_t slot_sym[MAX_PLANES][PROB_SCALE];
-    table t[MAX_PLANES];
+    uint32_t slot[MAX_PLANES][PROB_SCALE];
+    table t;
+    /* The slot entries above were built from these table bytes (a group's
+     * tables, as in the stream): the next block of the group reuses them. */
+    uint32_t cached_len, cached_key;
+    uint8_t cached[MAX_PLANES * (2 + 2 * 256)];
 } max_scratch;
 _Static_assert(sizeof(max_scratch) <= ENEC_SCRATCH_BYTES, "mode max needs more per-thread scratch");
 
@@ -490,7 +485,7 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
 static int max_decode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
                             const uint8_t *var, int64_t aux, uint8_t *out, void *scratch)
 {
-    (void)k, (void)aux;
+    (void)aux;
     max_scratch *sc = (max_scratch *)scratch;
     const unsigned split = l->p.b, planes = l->p.n, coded = l->p.m;
     const uint32_t n = enec_block_valid(l, i), B = raw_B(n), isz = l->itemsize;
@@ -501,20 +496,35 @@ static int max_decode_block(const enec_block_kernels *k, const enec_layout *l, u
     const uint8_t *tp = stream + l->var_at[head];
     const uint8_t *tend = stream + l->var_at[head] + enec_load32(stream + l->table_off + ENEC_TABLE_ENTRY * head + 4);
     out += i * ENEC_BLOCK * isz;
+    const uint8_t *t0 = tp;
     for (unsigned q = 0; q < planes; q++) {
         if (!((coded >> q) & 1)) continue;
-        const unsigned bits = plane_bits(l->di, split, q);
-        if (!(tp = table_get(tp, tend, bits, &sc->t[q]))) return -1;
-        for (unsigned s = 0; s < (1u << bits); s++) memset(sc->slot_sym[q] + sc->t[q].cum[s], (int)s, sc->t[q].freq[s]);
+        if (!(tp = table_get(tp, tend, plane_bits(l->di, split, q), &sc->t))) return -1;
     }
     if (i == head) v = tp; /* this block's streams follow the tables */
+    /* The slot entries, unless this worker built them from these very bytes
+     * for the same planes (the key: dtype, split, coded planes). */
+    const uint32_t tlen = (uint32_t)(tp - t0);
+    const uint32_t key = (uint32_t)(l->di ? l->di->dtype : 0) | l->itemsize << 8 | split << 16 | coded << 24;
+    if (tlen != sc->cached_len || key != sc->cached_key || memcmp(sc->cached, t0, tlen) != 0) {
+        const uint8_t *tq = t0;
+        for (unsigned q = 0; q < planes; q++) {
+            if (!((coded >> q) & 1)) continue;
+            const unsigned bits = plane_bits(l->di, split, q);
+            tq = table_get(tq, tend, bits, &sc->t);
+            slot_entries(&sc->t, 1u << bits, sc->slot[q]);
+        }
+        memcpy(sc->cached, t0, tlen);
+        sc->cached_len = tlen;
+        sc->cached_key = key;
+    }
     const uint8_t *pl[MAX_PLANES];
     for (unsigned q = 0; q < planes; q++) {
         const unsigned bits = plane_bits(l->di, split, q);
         if ((coded >> q) & 1) {
             if (vend - v < 4) return -1;
             uint32_t size = enec_load32(v);
-            if (size > (uint64_t)(vend - v - 4) || rans_decode(v + 4, size, n, &sc->t[q], sc->slot_sym[q], sc->plane[q]))
+            if (size > (uint64_t)(vend - v - 4) || rans_decode(v + 4, size, n, sc->slot[q], sc->plane[q], k->rans_run))
                 return -1;
             v += 4 + size;
             pl[q] = sc->plane[q];

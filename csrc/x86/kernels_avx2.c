@@ -455,6 +455,53 @@ TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, co
 #undef JOIN_SETUP
 #undef JOIN16
 
+/* ---- mode max: eight interleaved rANS lanes, one per 32-bit lane --------------- */
+
+/* perm8[m][k]: which of the next words lane k takes when the lanes in m need
+ * one: the count of needing lanes before k (the portable loop's order). */
+static uint32_t perm8[256][8];
+static pthread_once_t perm_once = PTHREAD_ONCE_INIT;
+
+static void perm_init(void)
+{
+    for (unsigned m = 0; m < 256; m++)
+        for (unsigned k = 0, r = 0; k < 8; k++) {
+            perm8[m][k] = r;
+            r += (m >> k) & 1;
+        }
+}
+
+/* mode_max.c's rANS step on all eight lanes at once: a gather of the slot
+ * entries, a multiply-add, and the renormalisation words expanded to the
+ * lanes that need them. Bit-identical to the portable loop by construction. */
+TARGET uint32_t enec_rans_run_avx2(uint32_t *x, const uint8_t **wp, const uint8_t *end, const uint32_t *slot,
+                                   uint8_t *sym, uint32_t n)
+{
+    pthread_once(&perm_once, perm_init);
+    const __m256i m4095 = _mm256_set1_epi32(4095), m255 = _mm256_set1_epi32(255), one = _mm256_set1_epi32(1);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i X = _mm256_loadu_si256((const __m256i *)x);
+    const uint8_t *w = *wp;
+    uint32_t e = 0;
+    for (; e + 8 <= n && end - w >= 16; e += 8) {
+        __m256i d = _mm256_i32gather_epi32((const int *)slot, _mm256_and_si256(X, m4095), 4);
+        __m256i f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(d, 8), m4095), one);
+        X = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(X, 12)), _mm256_srli_epi32(d, 20));
+        __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(X, 16), zero);
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(need));
+        __m256i words = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)w));
+        __m256i mine = _mm256_permutevar8x32_epi32(words, _mm256_loadu_si256((const __m256i *)perm8[m]));
+        X = _mm256_blendv_epi8(X, _mm256_or_si256(_mm256_slli_epi32(X, 16), mine), need);
+        w += 2 * (unsigned)__builtin_popcount(m);
+        __m256i b = _mm256_and_si256(d, m255);
+        __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+        _mm_storel_epi64((__m128i *)(sym + e), _mm_packus_epi16(p16, p16));
+    }
+    _mm256_storeu_si256((__m256i *)x, X);
+    *wp = w;
+    return e;
+}
+
 const enec_block_kernels enec_kernels_avx2 = {
     .lanes = 16,
     .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
@@ -464,6 +511,7 @@ const enec_block_kernels enec_kernels_avx2 = {
     .fast_decode = fast_decode,
     .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
                          [ENEC_DTYPE_FP32] = fast_decode_join},
+    .rans_run = enec_rans_run_avx2,
 };
 
 #else

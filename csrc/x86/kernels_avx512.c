@@ -367,6 +367,12 @@ TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, co
 #undef JOIN_SETUP
 #undef JOIN32
 
+#if ENEC_X86
+/* Mode max's eight rANS lanes fill one AVX2 vector; AVX-512 parts run it too. */
+uint32_t enec_rans_run_avx2(uint32_t *x, const uint8_t **wp, const uint8_t *end, const uint32_t *slot, uint8_t *sym,
+                            uint32_t n);
+#endif
+
 const enec_block_kernels enec_kernels_avx512 = {
     .lanes = 32,
     .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
@@ -376,6 +382,9 @@ const enec_block_kernels enec_kernels_avx512 = {
     .fast_decode = fast_decode,
     .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
                          [ENEC_DTYPE_FP32] = fast_decode_join},
+#if ENEC_X86
+    .rans_run = enec_rans_run_avx2,
+#endif
 };
 
 #else
