@@ -65,23 +65,47 @@ static void cumulate(table *t)
     for (unsigned v = 0; v < 256; v++) t->cum[v + 1] = (uint16_t)(t->cum[v] + t->freq[v]);
 }
 
+typedef struct {
+    uint64_t rem;
+    unsigned v;
+} share;
+
+/* Larger remainder first, then the smaller symbol: a total order, so every machine agrees. */
+static int by_remainder(const void *a_, const void *b_)
+{
+    const share *a = (const share *)a_, *b = (const share *)b_;
+    if (a->rem != b->rem) return a->rem > b->rem ? -1 : 1;
+    return a->v < b->v ? -1 : a->v > b->v;
+}
+
 /* Frequencies summing to PROB_SCALE, every present symbol at least 1, in
- * integers only, so that every machine writes the same tables. */
+ * integers only, so that every machine writes the same tables: each symbol
+ * gets the floor of its share, the units left over go to the largest
+ * remainders (a flat plane keeps flat frequencies), and any excess from the
+ * at-least-1 rule is taken from the largest frequencies. */
 static void normalise(const uint32_t *count, unsigned nsym, uint64_t total, uint16_t *freq)
 {
+    share sh[256];
+    unsigned present = 0;
     uint32_t sum = 0;
-    for (unsigned v = 0; v < 256; v++) {
-        uint64_t f = v < nsym && count[v] ? (uint64_t)count[v] * PROB_SCALE / total : 0;
-        freq[v] = (uint16_t)(v < nsym && count[v] ? (f ? f : 1) : 0);
+    memset(freq, 0, 256 * sizeof *freq);
+    for (unsigned v = 0; v < nsym; v++) {
+        if (!count[v]) continue;
+        uint64_t scaled = (uint64_t)count[v] * PROB_SCALE, f = scaled / total;
+        freq[v] = (uint16_t)(f ? f : 1);
+        sh[present].rem = f ? scaled % total : 0;
+        sh[present++].v = v;
         sum += freq[v];
     }
-    /* Settle the difference on the largest frequencies, where it costs least. */
-    while (sum != PROB_SCALE) {
+    if (sum < PROB_SCALE) {
+        qsort(sh, present, sizeof *sh, by_remainder);
+        for (unsigned k = 0; sum < PROB_SCALE; k = (k + 1) % present) freq[sh[k].v]++, sum++;
+    }
+    while (sum > PROB_SCALE) {
         unsigned pick = nsym;
         for (unsigned v = 0; v < nsym; v++)
-            if (freq[v] > (sum > PROB_SCALE ? 1 : 0) && (pick == nsym || freq[v] > freq[pick])) pick = v;
-        if (sum > PROB_SCALE) freq[pick]--, sum--;
-        else freq[pick]++, sum++;
+            if (freq[v] > 1 && (pick == nsym || freq[v] > freq[pick])) pick = v;
+        freq[pick]--, sum--;
     }
 }
 
@@ -139,19 +163,44 @@ static inline uint32_t load_word(const uint8_t *p, uint32_t itemsize)
     return w;
 }
 
-/* Symbols of plane q for n elements at in. */
-static void plane_get(const enec_layout *l, unsigned split, unsigned q, const uint8_t *in, uint32_t n, uint8_t *sym)
+/* Symbols of every plane of the split for n elements at in: plane q to pl[q]. */
+static inline void planes_exp(const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_BLOCK], unsigned M, unsigned E,
+                              uint32_t isz, unsigned planes)
+{
+    const unsigned top = 8 * isz - 1;
+    for (uint32_t e = 0; e < n; e++) {
+        uint32_t u = isz == 1 ? in[e] : isz == 2 ? enec_load16(in + 2 * e) : enec_load32(in + 4 * e);
+        uint32_t r = enec_raw_part(u, M, top);
+        pl[0][e] = (uint8_t)enec_exp_part(u, M, E);
+        pl[1][e] = (uint8_t)r;
+        if (planes > 2) pl[2][e] = (uint8_t)(r >> 8);
+        if (planes > 3) pl[3][e] = (uint8_t)(r >> 16);
+    }
+}
+
+static void planes_get(const enec_layout *l, unsigned split, const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_BLOCK])
 {
     const uint32_t isz = l->itemsize;
     if (split == SPLIT_BYTES) {
-        for (uint32_t e = 0; e < n; e++) sym[e] = in[(size_t)e * isz + q];
+        if (isz == 1) {
+            memcpy(pl[0], in, n);
+        } else if (isz == 2) {
+            for (uint32_t e = 0; e < n; e++) pl[0][e] = in[2 * e], pl[1][e] = in[2 * e + 1];
+        } else {
+            for (uint32_t e = 0; e < n; e++)
+                for (uint32_t q = 0; q < isz; q++) pl[q][e] = in[(size_t)e * isz + q];
+        }
         return;
     }
+    /* Constant M, E, item size and plane count per dtype, so each loop is compiled for its dtype. */
     const enec_dtype_info *di = l->di;
-    const unsigned M = di->mbits, top = 8 * isz - 1;
-    for (uint32_t e = 0; e < n; e++) {
-        uint32_t u = load_word(in + (size_t)e * isz, isz);
-        sym[e] = (uint8_t)(q == 0 ? enec_exp_part(u, M, di->ebits) : enec_raw_part(u, M, top) >> (8 * (q - 1)));
+    switch (di->dtype) {
+    case ENEC_DTYPE_BF16: planes_exp(in, n, pl, 7, 8, 2, 2); break;
+    case ENEC_DTYPE_FP16: planes_exp(in, n, pl, 10, 5, 2, 3); break;
+    case ENEC_DTYPE_FP32: planes_exp(in, n, pl, 23, 8, 4, 4); break;
+    case ENEC_DTYPE_FP8_E4M3FN: planes_exp(in, n, pl, 3, 4, 1, 2); break;
+    case ENEC_DTYPE_FP8_E5M2: planes_exp(in, n, pl, 2, 5, 1, 2); break;
+    default: planes_exp(in, n, pl, di->mbits, di->ebits, isz, plane_count(di, isz, SPLIT_EXP)); break;
     }
 }
 
@@ -186,18 +235,18 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     (void)worker;
     hist_ctx *c = (hist_ctx *)ctx;
     const enec_layout *l = c->l;
-    uint8_t *sym = (uint8_t *)enec_thread_scratch(ENEC_SCRATCH_BYTES);
-    if (!sym) return ENEC_ERROR(NOMEM);
+    uint8_t(*pl)[ENEC_BLOCK] = (uint8_t(*)[ENEC_BLOCK])enec_thread_scratch(ENEC_SCRATCH_BYTES);
+    if (!pl) return ENEC_ERROR(NOMEM);
     for (uint64_t g = begin; g < end; g++) {
         for (uint64_t i = g * TABLE_GROUP; i < (g + 1) * TABLE_GROUP && i < l->nblocks; i++) {
             uint32_t n = enec_block_valid(l, i);
             const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
             for (unsigned split = 0; split < 2; split++) {
                 if (!((c->splits >> split) & 1)) continue;
+                planes_get(l, split, in, n, pl);
                 for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) {
-                    plane_get(l, split, q, in, n, sym);
                     uint32_t *h = c->hist[g][split][q];
-                    for (uint32_t e = 0; e < n; e++) h[sym[e]]++;
+                    for (uint32_t e = 0; e < n; e++) h[pl[q][e]]++;
                 }
             }
         }
@@ -331,20 +380,38 @@ static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const uint16_t *freq
                             uint16_t *words)
 {
     uint32_t x[MAX_LANES], nw = 0;
+    /* x / f by a multiply with 1 / f in double, made exact by one correction
+     * step (x < 2^32, so the estimate is off by at most one): no divide. */
+    double inv[256];
+    for (unsigned v = 0; v < 256; v++) inv[v] = freq[v] ? 1.0 / freq[v] : 0.0;
     for (unsigned k = 0; k < MAX_LANES; k++) x[k] = RANS_LOW;
     /* Backwards, so that the decoder reads forwards: words are collected in
-     * reverse and flipped at the end. */
-    for (uint32_t e = n; e-- > 0;) {
-        unsigned k = e % MAX_LANES, s = sym[e];
-        /* 64-bit: a symbol of frequency PROB_SCALE (a constant plane) never renormalises */
-        uint32_t f = freq[s];
-        uint64_t xmax = (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f;
-        if (x[k] >= xmax) {
-            words[nw++] = (uint16_t)x[k];
-            x[k] >>= 16;
-        }
-        x[k] = ((x[k] / f) << PROB_BITS) + x[k] % f + cum[s];
+     * reverse and flipped at the end. 64-bit xmax: a symbol of frequency
+     * PROB_SCALE (a constant plane) never renormalises. */
+#define RANS_PUT(k, e)                                                                               \
+    do {                                                                                             \
+        const unsigned s_ = sym[e];                                                                  \
+        const uint32_t f_ = freq[s_];                                                                \
+        uint32_t xk_ = x[k];                                                                         \
+        if (xk_ >= (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f_) {                                   \
+            words[nw++] = (uint16_t)xk_;                                                             \
+            xk_ >>= 16;                                                                              \
+        }                                                                                            \
+        uint32_t q_ = (uint32_t)((double)xk_ * inv[s_]);                                             \
+        if ((uint64_t)q_ * f_ > xk_) q_--;                                                           \
+        else if ((uint64_t)(q_ + 1) * f_ <= xk_) q_++;                                               \
+        x[k] = (q_ << PROB_BITS) + (xk_ - q_ * f_) + cum[s_];                                        \
+    } while (0)
+    uint32_t e = n;
+    while (e % MAX_LANES) { /* the last, partial round first */
+        e--;
+        RANS_PUT(e % MAX_LANES, e);
     }
+    for (; e; e -= MAX_LANES) { /* whole rounds, lanes 7..0, with constant lane numbers */
+#pragma GCC unroll 8
+        for (unsigned k = MAX_LANES; k-- > 0;) RANS_PUT(k, e - MAX_LANES + k);
+    }
+#undef RANS_PUT
     for (unsigned k = 0; k < MAX_LANES; k++) enec_store32(out + 4 * k, x[k]);
     uint8_t *o = out + 4 * MAX_LANES;
     for (uint32_t w = 0; w < nw; w++) enec_store16(o + 2 * w, words[nw - 1 - w]);
@@ -467,15 +534,15 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
     if (i % TABLE_GROUP == 0)
         for (unsigned q = 0; q < s->planes; q++)
             if ((s->coded >> q) & 1) v = table_put(&tabs[q], v);
+    planes_get(l, s->split, in, n, sc->plane);
     for (unsigned q = 0; q < s->planes; q++) {
-        plane_get(l, s->split, q, in, n, sc->plane[0]);
         if ((s->coded >> q) & 1) {
-            uint32_t size = rans_encode(sc->plane[0], n, tabs[q].freq, tabs[q].cum, v + 4, sc->lanes);
+            uint32_t size = rans_encode(sc->plane[q], n, tabs[q].freq, tabs[q].cum, v + 4, sc->lanes);
             enec_store32(v, size);
             v += 4 + size;
         } else {
             unsigned w = s->bits[q];
-            for (uint32_t e = 0; e < B; e++) sc->lanes[e] = e < n ? sc->plane[0][e] : 0;
+            for (uint32_t e = 0; e < B; e++) sc->lanes[e] = e < n ? sc->plane[q][e] : 0;
             raw += enec_pack(raw, sc->lanes, B, w);
         }
     }
