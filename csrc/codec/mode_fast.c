@@ -27,20 +27,12 @@ static void fast_layout(enec_layout *l)
     l->fixed_size = raw + low + mask;
 }
 
+extern const enec_mode_ops enec_mode_fast;
+
 void enec_layout_init(enec_layout *l, const enec_dtype_info *di, const enec_params *p, uint64_t count, uint32_t ndim,
                       uint32_t descr_len)
 {
-    memset(l, 0, sizeof *l);
-    l->di = di;
-    l->itemsize = di->itemsize;
-    l->mode = ENEC_MODE_FAST;
-    l->p = *p;
-    l->count = count;
-    l->nblocks = (count + ENEC_BLOCK - 1) / ENEC_BLOCK;
-    l->last_valid = (uint32_t)(count - (l->nblocks - 1) * ENEC_BLOCK);
-    l->table_off = enec_header_bytes(ndim, descr_len);
-    l->header_size = l->table_off + ENEC_TABLE_ENTRY * l->nblocks + 4;
-    fast_layout(l);
+    enec_frame_layout(l, &enec_mode_fast, di, di->itemsize, p, count, ndim, descr_len);
 }
 
 static int fast_supports(const enec_dtype_info *di, uint32_t itemsize)
