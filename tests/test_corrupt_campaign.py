@@ -47,7 +47,7 @@ def _check(counts, bad, expected_total):
 
 def test_subjects_cover_every_mode(synthetic, real):
     modes = Counter(enec.inspect(s).mode for _, s in list(synthetic.values()) + list(real.values()))
-    assert modes["fast"] >= 9 and modes["stored"] >= 4
+    assert modes["fast"] >= 9 and modes["stored"] >= 4 and modes["max"] >= 8
     dtypes = {str(a.dtype) for a, s in real.values() if enec.inspect(s).mode == "fast"}
     assert dtypes == {"bfloat16", "float32", "float16"}
 
