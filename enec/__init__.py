@@ -20,6 +20,7 @@ from ._core import (
     compress,
     decompress,
     inspect,
+    max_compressed_size,
     search_params,
 )
 from ._enec import __version__
@@ -43,6 +44,7 @@ __all__ = [
     "compress",
     "decompress",
     "inspect",
+    "max_compressed_size",
     "search_params",
     "__version__",
     "CONTAINER_VERSION",

@@ -173,8 +173,15 @@ def _bytes_view(a: np.ndarray) -> memoryview:
     return memoryview(a.reshape(-1).view(np.uint8))
 
 
+def max_compressed_size(array, *, dtype=None) -> int:
+    """The largest stream enec.compress can write for this array (its stored size): the size of a
+    buffer to pass as compress(..., out=)."""
+    a = _prepare(array, dtype)
+    return _enec.compress_bound(_CODED.get(a.dtype, (0, 0))[0], a.dtype.itemsize, a.shape, _descr(a.dtype))
+
+
 def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str = "auto",
-             mode: str = "fast") -> bytes:
+             mode: str = "fast", out=None):
     """Compress an array losslessly into one enec stream.
 
     bfloat16 (ml_dtypes), float16, float32, float8_e4m3fn and float8_e5m2 (ml_dtypes) are coded
@@ -186,6 +193,9 @@ def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str =
     dtype: read the array's bits as this dtype ("bfloat16" for uint16 data).
     threads: worker threads, 0 = all cores; the output is the same for any count.
     params: force (b, n, m, L) instead of searching; ValueError if they cannot code the data.
+    out: a writable C-contiguous buffer of at least max_compressed_size(array) bytes to write the
+    stream into (no allocation, no page faults in a long-running process); then the stream is
+    returned as a memoryview of out's first bytes instead of a new bytes object.
     backend: "auto", or one of enec.backends(); every backend writes the same bytes.
     """
     bid = _backend_id(backend)
@@ -200,9 +210,20 @@ def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str =
             raise ValueError(f"enec: params apply to mode 'fast', not {mode!r}")
         params = tuple(int(v) for v in tuple(params)[:4])
     stored = mode == "stored"
-    return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype),
-                          threads=int(threads), params=params, backend=bid, stored=stored,
-                          mode=_MODE_CODES["fast" if stored else mode])
+    kw = dict(threads=int(threads), params=params, backend=bid, stored=stored,
+              mode=_MODE_CODES["fast" if stored else mode])
+    if out is None:
+        return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype), **kw)
+    try:
+        view = memoryview(out)
+    except TypeError:
+        raise TypeError(f"enec: out must be a writable buffer (bytearray, uint8 ndarray), not "
+                        f"{type(out).__name__}") from None
+    if view.readonly or not view.c_contiguous:
+        raise ValueError("enec: out must be a writable C-contiguous buffer")
+    view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+    n = _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype), out=view, **kw)
+    return view[:n]
 
 
 def _stream(data) -> memoryview:

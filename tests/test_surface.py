@@ -9,7 +9,7 @@ import enec
 PUBLIC = [
     "BLOCK", "FORMAT_VERSION", "MODES", "CorruptDataError", "Params", "StreamInfo",
     "UnsupportedFormatError", "backend", "backends", "compress", "decompress", "inspect",
-    "search_params", "__version__", "CONTAINER_VERSION", "CheckpointReader", "crc32c",
+    "max_compressed_size", "search_params", "__version__", "CONTAINER_VERSION", "CheckpointReader", "crc32c",
     "version_number", "load_file", "save_file",
 ]
 
@@ -81,3 +81,21 @@ def test_compress_mode_argument():
         enec.compress(a, mode="ultra")
     with pytest.raises(ValueError, match="params apply to mode 'fast'"):
         enec.compress(a, mode="stored", params=(127, 4, 2, 16))
+
+
+@pytest.mark.parametrize("mode", ["fast", "max", "stored"])
+def test_compress_into_a_callers_buffer(mode):
+    a = np.random.default_rng(2).normal(0, 0.02, 3 * enec.BLOCK + 5).astype(ml_dtypes.bfloat16)
+    cap = enec.max_compressed_size(a)
+    assert cap == a.nbytes + enec.inspect(enec.compress(a, mode="stored")).header_size
+    buf = bytearray(cap + 10)
+    got = enec.compress(a, out=buf, mode=mode)
+    assert isinstance(got, memoryview) and bytes(got) == enec.compress(a, mode=mode)
+    assert bytes(buf[len(got):]) == bytes(len(buf) - len(got))  # nothing written past the stream
+    assert enec.decompress(got).tobytes() == a.tobytes()
+    arr = np.zeros(cap, np.uint8)
+    assert bytes(enec.compress(a, out=arr, mode=mode)) == bytes(got)
+    with pytest.raises(ValueError, match="too small"):
+        enec.compress(a, out=bytearray(cap - 1), mode=mode)
+    with pytest.raises(ValueError, match="writable"):
+        enec.compress(a, out=bytes(cap))

@@ -43,13 +43,13 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"data", "dtype", "itemsize", "shape", "descr", "threads", "stored", "params",
-                             "backend", "mode", NULL};
-    Py_buffer src = {0}, descr = {0};
+                             "backend", "mode", "out", NULL};
+    Py_buffer src = {0}, descr = {0}, dst = {0};
     int dtype, threads = 0, stored = 0, backend = 0, mode = ENEC_MODE_FAST;
     Py_ssize_t itemsize;
-    PyObject *shape, *params = Py_None, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipOii", kwlist, &src, &dtype, &itemsize, &shape,
-                                     &descr, &threads, &stored, &params, &backend, &mode))
+    PyObject *shape, *params = Py_None, *out = NULL, *into = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipOiiO", kwlist, &src, &dtype, &itemsize, &shape,
+                                     &descr, &threads, &stored, &params, &backend, &mode, &into))
         return NULL;
     enec_tensor t;
     enec_params p = {0};
@@ -75,6 +75,16 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "enec: buffer size does not match shape and itemsize");
         goto done;
     }
+    if (into != Py_None) {
+        /* The caller's buffer: a long-running process reuses it and pays no page faults. */
+        if (PyObject_GetBuffer(into, &dst, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
+        Py_BEGIN_ALLOW_THREADS
+        r = enec_compress(dst.buf, (size_t)dst.len, src.buf, &t, &o);
+        Py_END_ALLOW_THREADS
+        if (enec_is_error(r)) raise_error(r);
+        else out = PyLong_FromSize_t(r);
+        goto done;
+    }
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
     if (!out) goto done;
     Py_BEGIN_ALLOW_THREADS
@@ -89,6 +99,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 done:
     PyBuffer_Release(&src);
     PyBuffer_Release(&descr);
+    if (dst.obj) PyBuffer_Release(&dst);
     return out;
 }
 
@@ -98,6 +109,23 @@ static const char *mode_name(int mode)
     static const char *const names[ENEC_MODE_COUNT] = {[ENEC_MODE_STORED] = "stored", [ENEC_MODE_FAST] = "fast",
                                                         [ENEC_MODE_MAX] = "max"};
     return mode >= 0 && mode < ENEC_MODE_COUNT && names[mode] ? names[mode] : "unknown";
+}
+
+static PyObject *py_compress_bound(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer descr = {0};
+    int dtype;
+    Py_ssize_t itemsize;
+    PyObject *shape, *res = NULL;
+    if (!PyArg_ParseTuple(args, "inOy*", &dtype, &itemsize, &shape, &descr)) return NULL;
+    enec_tensor t;
+    if (parse_tensor(dtype, itemsize, shape, &descr, &t) == 0) {
+        size_t b = enec_compress_bound(&t);
+        res = enec_is_error(b) ? raise_error(b) : PyLong_FromSize_t(b);
+    }
+    PyBuffer_Release(&descr);
+    return res;
 }
 
 static PyObject *header_dict(const enec_header *h)
@@ -270,7 +298,10 @@ static PyMethodDef methods[] = {
     {"backend_available", py_backend_available, METH_VARARGS, "backend_available(id) -> bool"},
     {"auto_backend", py_auto_backend, METH_NOARGS, "auto_backend() -> name of the backend 'auto' picks"},
     {"compress", (PyCFunction)(void (*)(void))py_compress, METH_VARARGS | METH_KEYWORDS,
-     "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None, backend=0, mode=1) -> bytes"},
+     "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None, backend=0, mode=1, out=None)"
+     " -> bytes, or the byte count written into out"},
+    {"compress_bound", py_compress_bound, METH_VARARGS,
+     "compress_bound(dtype, itemsize, shape, descr) -> int: the largest stream compress can write"},
     {"read_header", py_read_header, METH_VARARGS, "read_header(data) -> dict: parse and validate a stream header"},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_VARARGS | METH_KEYWORDS,
      "decompress_into(data, out, threads=0, backend=0, max_size=0) -> int: decode into a writable buffer"},
