@@ -37,7 +37,9 @@ _MODE_CODES = _enec.modes()
 class Params(NamedTuple):
     """ENEC parameters of a tensor: base exponent b, code width n, low width m, group length L.
 
-    bits is the predicted exponent cost in bits per element (None when read from a stream)."""
+    bits is the predicted exponent cost in bits per element (None when read from a stream).
+    A mode "max" stream's four bytes mean: b the split (0 exponent apart, 1 whole bytes), n the
+    planes, m the bitmask of the rANS-coded planes, L the interleaved rANS states (FORMAT.md 9)."""
 
     b: int
     n: int
