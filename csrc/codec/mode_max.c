@@ -488,9 +488,16 @@ static inline void assemble_exp(const uint8_t *const *pl, uint32_t n, uint8_t *o
     for (uint32_t e = 0; e < n; e++) {
         uint32_t r = r0[e] | (planes > 2 ? (uint32_t)r1[e] << 8 : 0) | (planes > 3 ? (uint32_t)r2[e] << 16 : 0);
         uint32_t u = enec_join_parts(x[e], r, M, top);
-        if (isz == 1) out[e] = (uint8_t)u;
-        else if (isz == 2) enec_store16(out + 2 * e, (uint16_t)u);
-        else enec_store32(out + 4 * e, u);
+        /* little-endian stores the compiler can vectorise (the canonical bytes are little-endian) */
+        if (isz == 1) {
+            out[e] = (uint8_t)u;
+        } else if (isz == 2) {
+            uint8_t le[2] = {(uint8_t)u, (uint8_t)(u >> 8)};
+            memcpy(out + 2 * e, le, 2);
+        } else {
+            uint8_t le[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+            memcpy(out + 4 * e, le, 4);
+        }
     }
 }
 
