@@ -38,7 +38,7 @@ def test_version_zero_is_corrupt_not_unsupported():
     assert not isinstance(e.value, enec.UnsupportedFormatError)
 
 
-@pytest.mark.parametrize("mode", [2, 7, 255])
+@pytest.mark.parametrize("mode", [3, 7, 255])
 def test_unknown_mode_is_named(mode):
     s = stream()
     s[6] = mode
