@@ -311,8 +311,9 @@ class CheckpointWriter:
         try:
             while self._queue:
                 self._write_one()
+            source = self._source() if callable(self._source) else self._source
             index = {"tensors": [_entry_json(e) for e in self._entries], "metadata": self._metadata,
-                     "source": self._source}
+                     "source": source}
             index_bytes = json.dumps(index, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             self._f.seek(self._pos)
             self._f.truncate()
