@@ -108,6 +108,10 @@ def atomic_path(path) -> Iterator[str]:
     For libraries that insist on writing a file name themselves."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a rename would replace a device, FIFO or directory entry with a plain file
+        raise IsADirectoryError(f"{path}: exists and is not a regular file") if os.path.isdir(path) \
+            else ValueError(f"enec: {path}: exists and is not a regular file; not replacing it")
     remove_stale(path)
     tmp = _mktemp(path, directory=False)
     try:

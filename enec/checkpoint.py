@@ -745,11 +745,13 @@ class CheckpointReader:
             if e.count == 0:
                 jobs.append(lambda e=e, o=outs[n]: self._decode_chunk(e, 0, o.reshape(-1)))
         self._run(jobs) if len(jobs) != 1 else jobs[0]()
-        result = {}
+        result, converted = {}, {}
         for n in names:
             e = self._entries[n]
-            a = outs[n] if n in outs else outs[e.same_as]
-            result[n] = _convert(a, fw)
+            key = n if n in outs else e.same_as
+            if key not in converted:  # tied tensors: one object under both names
+                converted[key] = _convert(outs[key], fw)
+            result[n] = converted[key]
         return result
 
     def chunk_infos(self, name: str) -> List[StreamInfo]:

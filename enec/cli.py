@@ -95,6 +95,9 @@ def _check_output(src: str, dst: str, force: bool, directory: bool = False) -> N
         a, b = os.path.realpath(src) + os.sep, os.path.realpath(dst) + os.sep
         if b.startswith(a):
             raise UsageError(f"{dst}: output directory lies inside the input")
+    if os.path.exists(dst) and not directory and not os.path.isfile(dst) and not os.path.isdir(dst):
+        raise UsageError(f"{dst}: exists and is not a regular file; enec replaces outputs by renaming, "
+                         f"so it only writes regular files")
     if os.path.exists(dst) and not force:
         raise UsageError(f"{dst}: exists; pass --force to replace it, or choose another with -o")
     if os.path.exists(dst) and os.path.isdir(dst) != directory:
