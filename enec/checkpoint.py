@@ -16,8 +16,10 @@ from __future__ import annotations
 import base64
 import builtins
 import collections
+import functools
 import hashlib
 import json
+import math
 import os
 import struct
 import threading
@@ -63,6 +65,11 @@ def dtype_from_str(s: str) -> np.dtype:
     """Inverse of dtype_str; ValueError for a name that is not a plain-data dtype."""
     if not isinstance(s, str):
         raise ValueError(f"dtype must be a string, got {s!r}")
+    return _dtype_from_str(s)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_from_str(s: str) -> np.dtype:
     dt = getattr(ml_dtypes, s, None)
     try:
         dt = np.dtype(dt if isinstance(dt, type) else s)
@@ -91,7 +98,7 @@ class TensorEntry:
 
     @property
     def count(self) -> int:
-        return int(np.prod(self.shape, dtype=object))
+        return math.prod(self.shape)
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -225,6 +232,19 @@ class CheckpointWriter:
         self._f.write(b"\0" * DATA_START_V2)
         self._pos = DATA_START_V2
         self._done = False
+
+    # -- raw blobs (the source's header)
+
+    def add_blob(self, data: bytes) -> Tuple[int, int, int]:
+        """Write raw bytes into the data area (before any tensor's chunks are pending); returns
+        (offset, length, CRC-32C) for the index to point at them."""
+        if self._queue:
+            raise RuntimeError("enec: add_blob must come before tensors are added")
+        off = self._pos
+        self._f.write(b"\0" * (off - self._f.tell()))
+        self._f.write(data)
+        self._pos = _align(off + len(data))
+        return off, len(data), _enec.crc32c(data)
 
     # -- adding tensors
 
@@ -435,8 +455,8 @@ def _check_metadata_json(path, metadata):
         raise _corrupt(path, "index metadata must be null or an object of strings")
 
 
-def _no_overlap(path: str, entries: List[TensorEntry], start: int, end: int) -> None:
-    spans = sorted((o, o + n, e.name) for e in entries if not e.same_as for o, n in e.streams)
+def _no_overlap(path: str, entries: List[TensorEntry], start: int, end: int, extra=()) -> None:
+    spans = sorted([(o, o + n, e.name) for e in entries if not e.same_as for o, n in e.streams] + list(extra))
     pos = start
     for o, stop, name in spans:
         if o < pos:
@@ -483,7 +503,7 @@ def _parse_v1(path, head, size, fd) -> Tuple[List[TensorEntry], Optional[dict], 
                 or off + length > data_size:
             raise _corrupt(path, f"tensor {name!r}: stream at offset {off!r}, length {length!r} "
                                  f"is misaligned or outside the {data_size}-byte data area")
-        count = int(np.prod(shape, dtype=object))
+        count = math.prod(shape)
         entries.append(TensorEntry(name, dt, tuple(shape), max(count, 1), ((data_start + off, length),)))
     _no_overlap(path, entries, data_start, size)
     return entries, index["metadata"], None
@@ -529,7 +549,7 @@ def _parse_v2(path, head, size, fd) -> Tuple[List[TensorEntry], Optional[dict], 
             e = TensorEntry(name, dt, tuple(shape), tgt.chunk, tgt.streams, same_as=tgt.name)
         else:
             chunk, off, lengths = t["chunk"], t["offset"], t["lengths"]
-            count = int(np.prod(shape, dtype=object))
+            count = math.prod(shape)
             if not _is_uint(chunk) or chunk == 0 or not isinstance(lengths, list) \
                     or len(lengths) != max(1, -(-count // chunk)):
                 raise _corrupt(path, f"tensor {name!r}: chunk {chunk!r} and {len(lengths) if isinstance(lengths, list) else lengths!r} "
@@ -545,8 +565,21 @@ def _parse_v2(path, head, size, fd) -> Tuple[List[TensorEntry], Optional[dict], 
             e = TensorEntry(name, dt, tuple(shape), chunk, tuple(streams))
         entries.append(e)
         by_name[name] = e
-    _no_overlap(path, entries, DATA_START_V2, index_offset)
+    blob = _source_blob(path, source)
+    _no_overlap(path, entries, DATA_START_V2, index_offset,
+                [(blob[0], blob[0] + blob[1], "(source header)")] if blob else ())
     return entries, index["metadata"], source
+
+
+def _source_blob(path: str, source) -> Optional[Tuple[int, int, int]]:
+    """The (offset, length, crc) of the source header blob the index points at, checked for shape."""
+    if not source or "header" not in source:
+        return None
+    h = source["header"]
+    if not (isinstance(h, list) and len(h) == 3 and all(_is_uint(v) for v in h)
+            and h[0] >= DATA_START_V2 and h[0] % ALIGN == 0):
+        raise _corrupt(path, "index 'source.header' must be [offset, length, crc32c] inside the data area")
+    return h[0], h[1], h[2]
 
 
 def read_index(fd: int, path: str) -> Tuple[int, List[TensorEntry], Optional[dict], Optional[dict]]:
@@ -619,6 +652,17 @@ class CheckpointReader:
         """What the checkpoint was converted from (the safetensors header kept for byte-identical
         restores), or None."""
         return None if self._source is None else dict(self._source)
+
+    def source_header(self) -> Optional[bytes]:
+        """The source file's header bytes kept in the data area (a .safetensors header), CRC-checked;
+        None when the checkpoint keeps none."""
+        blob = _source_blob(self.path, self._source)
+        if blob is None:
+            return None
+        data = bytes(self._read(blob[0], blob[1], "(source header)"))
+        if _enec.crc32c(data) != blob[2]:
+            raise _corrupt(self.path, "the kept source header fails its checksum (damaged file)")
+        return data
 
     def entry(self, name: str) -> TensorEntry:
         try:

@@ -10,7 +10,6 @@ only once complete).
 """
 from __future__ import annotations
 
-import base64
 import collections
 import filecmp
 import hashlib
@@ -76,8 +75,8 @@ def safetensors_to_enec(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_S
     src = os.fspath(src)
     h = st.read_header(src)
     hasher = hashlib.sha256(h.raw)
-    source = {"format": "safetensors", "name": os.path.basename(src),
-              "header": base64.b64encode(h.raw).decode("ascii"), "size": h.file_size, "sha256": None}
+    source = {"format": "safetensors", "name": os.path.basename(src), "header": None,
+              "size": h.file_size, "sha256": None}
 
     def final_source():
         source["sha256"] = hasher.hexdigest()
@@ -87,6 +86,7 @@ def safetensors_to_enec(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_S
     try:
         with CheckpointWriter(dst, h.metadata, threads=threads, chunk_size=chunk_size, source=final_source,
                               hasher=hasher, on_tensor=on_tensor, on_bytes=on_bytes) as w:
+            source["header"] = list(w.add_blob(h.raw))  # kept beside the streams, not in the index
             for e in h.entries:  # data order: the source is read front to back
                 dt = e.np_dtype
                 base = h.data_start + e.begin
@@ -103,9 +103,10 @@ def _header_for(r: CheckpointReader) -> Tuple[st.StHeader, bool]:
     """The safetensors header to restore: the original one kept in the checkpoint (True), or one
     made from the index (False). Checked against the index either way."""
     src = r.source
-    if src is not None and src.get("format") == "safetensors" and isinstance(src.get("header"), str):
+    raw = r.source_header() if src is not None and src.get("format") == "safetensors" else None
+    if raw is not None:
         try:
-            h = st.parse_header(base64.b64decode(src["header"], validate=True), r.path)
+            h = st.parse_header(raw, r.path)
         except ValueError as e:
             raise CorruptDataError(f"enec: {r.path}: the kept safetensors header is unusable: {e}") from None
         kept = True
