@@ -13,7 +13,6 @@ Version-1 files (one stream per tensor, index first) are still read.
 """
 from __future__ import annotations
 
-import base64
 import builtins
 import collections
 import functools
@@ -24,8 +23,7 @@ import os
 import struct
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional,
+from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional,
                     Sequence, Tuple)
 
 import ml_dtypes
@@ -85,8 +83,7 @@ def chunk_elements(dt: np.dtype, chunk_size: int = CHUNK_SIZE) -> int:
     return max(BLOCK, chunk_size // np.dtype(dt).itemsize // BLOCK * BLOCK)
 
 
-@dataclass(frozen=True)
-class TensorEntry:
+class TensorEntry(NamedTuple):
     """One tensor of the index: its chunks' streams (absolute file offset, length), chunk elements."""
 
     name: str
@@ -438,6 +435,9 @@ def _load_json(raw: bytes, path: str):
         raise _corrupt(path, f"unreadable index: {e}") from None
 
 
+_valid_dtypes: set = set()  # dtype names already checked by _check_shape
+
+
 def _check_shape(path, name, dt, shape):
     if not isinstance(dt, str):
         raise _corrupt(path, f"tensor {name!r}: dtype must be a string")
@@ -463,7 +463,7 @@ def _no_overlap(path: str, entries: List[TensorEntry], start: int, end: int, ext
             raise _corrupt(path, f"tensor {name!r}: stream overlaps another or the header")
         pos = stop
     if pos > end:
-        raise _corrupt(path, f"streams run past the data area")
+        raise _corrupt(path, "streams run past the data area")
 
 
 def _parse_v1(path, head, size, fd) -> Tuple[List[TensorEntry], Optional[dict], Optional[dict]]:
@@ -534,34 +534,38 @@ def _parse_v2(path, head, size, fd) -> Tuple[List[TensorEntry], Optional[dict], 
     stored = {"name", "dtype", "shape", "chunk", "offset", "lengths"}
     tied = {"name", "dtype", "shape", "same_as"}
     for i, t in enumerate(tensors):
-        if not isinstance(t, dict) or set(t) not in (stored, tied):
+        if type(t) is not dict or (t.keys() != stored and t.keys() != tied):
             raise _corrupt(path, f"index entry {i} must have exactly the keys {sorted(stored)} "
                                  f"or {sorted(tied)}")
         name, dt, shape = t["name"], t["dtype"], t["shape"]
-        if not isinstance(name, str) or name in by_name:
+        if type(name) is not str or name in by_name:
             raise _corrupt(path, f"index entry {i}: name must be a unique string, got {name!r}")
-        _check_shape(path, name, dt, shape)
+        if type(dt) is not str or dt not in _valid_dtypes or type(shape) is not list or len(shape) > 32 \
+                or not all(type(d) is int and d >= 0 for d in shape):
+            _check_shape(path, name, dt, shape)
+            _valid_dtypes.add(dt)
         if "same_as" in t:
             tgt = by_name.get(t["same_as"]) if isinstance(t["same_as"], str) else None
             if tgt is None or tgt.same_as is not None or tgt.dtype != dt or list(tgt.shape) != shape:
                 raise _corrupt(path, f"tensor {name!r}: same_as must name an earlier stored tensor "
                                      f"of the same dtype and shape")
-            e = TensorEntry(name, dt, tuple(shape), tgt.chunk, tgt.streams, same_as=tgt.name)
+            e = TensorEntry(name, dt, tuple(shape), tgt.chunk, tgt.streams, tgt.name)
         else:
             chunk, off, lengths = t["chunk"], t["offset"], t["lengths"]
             count = math.prod(shape)
-            if not _is_uint(chunk) or chunk == 0 or not isinstance(lengths, list) \
+            if type(chunk) is not int or chunk <= 0 or type(lengths) is not list \
                     or len(lengths) != max(1, -(-count // chunk)):
-                raise _corrupt(path, f"tensor {name!r}: chunk {chunk!r} and {len(lengths) if isinstance(lengths, list) else lengths!r} "
+                raise _corrupt(path, f"tensor {name!r}: chunk {chunk!r} and "
+                                     f"{len(lengths) if isinstance(lengths, list) else lengths!r} "
                                      f"streams do not cover {count} elements")
-            if not _is_uint(off) or off % ALIGN:
+            if type(off) is not int or off < 0 or off % ALIGN:
                 raise _corrupt(path, f"tensor {name!r}: offset {off!r} is not a multiple of {ALIGN}")
             streams = []
             for n in lengths:
-                if not _is_uint(n) or n < _MIN_STREAM:
+                if type(n) is not int or n < _MIN_STREAM:
                     raise _corrupt(path, f"tensor {name!r}: stream length {n!r} is below {_MIN_STREAM}")
                 streams.append((off, n))
-                off = _align(off + n)
+                off = (off + n + ALIGN - 1) // ALIGN * ALIGN
             e = TensorEntry(name, dt, tuple(shape), chunk, tuple(streams))
         entries.append(e)
         by_name[name] = e
