@@ -2,7 +2,6 @@
 when absent). The model is built from a config here, never downloaded."""
 import os
 
-import numpy as np
 import pytest
 
 import enec
@@ -25,7 +24,7 @@ def test_state_dict_round_trip_keeps_ties_and_dtypes(tmp_path):
 
 
 def test_transformers_model_from_an_enec_directory_gives_the_same_outputs(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
