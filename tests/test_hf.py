@@ -52,3 +52,14 @@ def test_transformers_model_from_an_enec_directory_gives_the_same_outputs(tmp_pa
     plain = GPT2LMHeadModel.from_pretrained(tmp_path / "back").eval()
     with torch.no_grad():
         assert torch.equal(plain(ids).logits, want)
+
+
+def test_safe_open_with_torch_tensors(tmp_path):
+    w = torch.randn(5000, 64).to(torch.bfloat16)
+    enec.save_file({"w": w}, tmp_path / "w.enec", chunk_size=1 << 16)
+    with enec.safe_open(tmp_path / "w.enec", framework="pt") as f:
+        s = f.get_slice("w")
+        assert s.get_dtype() == "BF16" and s.get_shape() == [5000, 64]
+        part = s[1000:1010, :8]
+        assert isinstance(part, torch.Tensor) and part.dtype == torch.bfloat16
+        assert torch.equal(part, w[1000:1010, :8]) and torch.equal(f.get_tensor("w"), w)

@@ -354,3 +354,10 @@ def test_bf16_npy_gets_a_hint(tmp_path):
     assert rc == 0 and "--dtype bfloat16" in err
     rc, out, err = run("compress", tmp_path / "w.npy", "--dtype", "bfloat16", "-f")
     assert rc == 0 and "--dtype" not in err
+
+
+def test_submodules_work_after_a_plain_import():
+    code = ("import sys, enec; enec.npu.compress; enec.zarr_codec.Enec; enec.convert.compress_dir; "
+            "print('torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr  # and torch stays unimported
