@@ -157,9 +157,17 @@ def workers(threads: int) -> int:
     return max(1, min(n, 256))
 
 
-def pool(threads: int) -> ThreadPoolExecutor:
-    """A shared pool of workers(threads) threads (decoding and pread release the GIL)."""
-    n = workers(threads)
+def reader_workers(threads: int) -> int:
+    """Threads a reader uses: threads=N gives N; 0 gives all cores plus two, because a thread
+    waiting in pread uses no CPU, and two more keep reads in flight while every core decodes
+    (measured: at 1 GB/s, 2 cores, 1.14 s with 2 threads, 0.94-0.96 s with 3-4, for 0.91 s of transfer)."""
+    return workers(threads) + (2 if threads == 0 else 0)
+
+
+def pool(threads: int, *, reading: bool = False) -> ThreadPoolExecutor:
+    """A shared pool of workers(threads) threads (reader_workers for reading; decoding, coding and
+    pread release the GIL)."""
+    n = reader_workers(threads) if reading else workers(threads)
     with _pools_lock:
         p = _pools.get(n)
         if p is None:
@@ -728,7 +736,8 @@ class CheckpointReader:
         if len(jobs) == 1:
             jobs[0]()
             return
-        futs = [pool(self._threads).submit(j) for j in jobs]
+        ex = pool(self._threads, reading=True)
+        futs = [ex.submit(j) for j in jobs]
         err = None
         for f in futs:
             try:

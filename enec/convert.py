@@ -24,7 +24,7 @@ from . import _safetensors as st
 from ._atomic import atomic_dir, atomic_write
 from ._core import CorruptDataError
 from .checkpoint import (CHUNK_SIZE, CheckpointReader, CheckpointWriter, TensorEntry, dtype_str, is_checkpoint,
-                         pool, pread_into, workers)
+                         pool, pread_into, reader_workers)
 
 ST_SUFFIX, ENEC_SUFFIX = ".safetensors", ".enec"
 
@@ -139,8 +139,8 @@ def restored_bytes(r: CheckpointReader, on_bytes: Optional[Callable[[int], None]
             s, t = e.chunk_range(i)
             if t > s or e.count == 0:
                 jobs.append((e, i, s, t))
-    ex = pool(r._threads)
-    window = 2 * workers(r._threads) + 2
+    ex = pool(r._threads, reading=True)
+    window = 2 * reader_workers(r._threads) + 2
     queue: Deque[Future] = collections.deque()
 
     def job(e, i, s, t):
