@@ -31,7 +31,8 @@ import numpy as np
 
 from . import _enec, _torch
 from ._atomic import atomic_write
-from ._core import BLOCK, CorruptDataError, StreamInfo, _dtype_from_header, compress, decompress, inspect
+from ._core import (BLOCK, CorruptDataError, Params, StreamInfo, _dtype_from_header, compress, decompress,
+                    inspect)
 
 MAGIC = b"ENCK"
 #: Version of the container layout written by this enec; independent of the stream format version.
@@ -44,6 +45,9 @@ assert HEADER_SIZE == 32
 DATA_START_V2 = 64
 _STREAM_MAGIC = b"ENEC"
 _MIN_STREAM = 48  # the smallest stream header (docs/FORMAT.md section 1)
+# the stream header's fixed fields, up to data_crc (docs/FORMAT.md section 1)
+_STREAM_HEAD = struct.Struct("<4sHBBIBBBBBBHIQQI")
+_MAX_STREAM_HEADER = 48 + 8 * 32 + 255
 #: Default bytes of original data per chunk (rounded down to whole 16,384-element blocks).
 CHUNK_SIZE = 1 << 20
 
@@ -822,12 +826,30 @@ class CheckpointReader:
                 raise _corrupt(self.path, f"tensor {name!r} chunk {i}: {err}") from None
         return out
 
+    def _summary(self, e: TensorEntry, i: int) -> StreamInfo:
+        """StreamInfo of chunk i from its stream header alone (docs/FORMAT.md section 1, checked by
+        its header CRC), without reading the block table or payload: for listings. Decoding checks
+        everything else."""
+        off, n = e.streams[i]
+        head = self._read(off, min(n, _MAX_STREAM_HEADER), e.name)
+        (magic, version, mode, _, itemsize, ndim, dlen, b, nn, m, L, _, block, count, _,
+         _) = _STREAM_HEAD.unpack_from(head)
+        hlen = 48 + 8 * ndim + dlen
+        if magic != _STREAM_MAGIC or hlen > len(head) or block == 0 or mode > 1 or \
+                _enec.crc32c(bytes(head[:hlen - 4])) != struct.unpack_from("<I", head, hlen - 4)[0]:
+            raise _corrupt(self.path, f"tensor {e.name!r} chunk {i}: invalid stream header")
+        nblocks = -(-count // block) if mode else 0  # a stored stream has no block table
+        return StreamInfo(version=version, mode="coded" if mode else "stored", dtype=e.np_dtype,
+                          shape=(count,), count=count, params=Params(b, nn, m, L) if mode else None,
+                          nblocks=nblocks, header_size=hlen + (8 * nblocks + 4 if mode else 0),
+                          original_size=count * itemsize, compressed_size=n)
+
     def inspect(self, name: str) -> StreamInfo:
-        """A StreamInfo for the whole tensor: its streams' sizes summed; params of the first coded
-        chunk (each chunk has its own); mode 'coded' if any chunk is coded. A tied tensor reports its
-        data's streams."""
+        """A StreamInfo for the whole tensor, from its streams' headers (no payload is read): sizes
+        summed; params of the first coded chunk (each chunk has its own); mode 'coded' if any chunk
+        is coded. A tied tensor reports its data's streams."""
         e = self.entry(name)
-        infos = self.chunk_infos(name)
+        infos = [self._summary(e, i) for i in range(len(e.streams))]
         coded = [i for i in infos if i.mode == "coded"]
         first = coded[0] if coded else infos[0]
         return StreamInfo(version=first.version, mode=first.mode, dtype=first.dtype, shape=e.shape,

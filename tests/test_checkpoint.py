@@ -378,3 +378,22 @@ def test_foreign_files_get_a_hint(tmp_path):
     _expect_corrupt(p, "not an enec checkpoint")
     p.write_bytes(b"\x08\0\0\0\0\0\0\0{}")
     _expect_corrupt(p, "enec compress")
+
+
+def test_inspect_from_headers_agrees_with_full_streams(tmp_path):
+    # inspect() reads stream headers only; chunk_infos() reads and checks whole streams
+    t = _tensors()
+    t["chunked"] = make("float32", "gauss", (300, 1000))
+    p = tmp_path / "i.enec"
+    enec.save_file(t, p, chunk_size=1 << 16)
+    with enec.open(p) as c:
+        for name in c.keys():
+            infos = c.chunk_infos(name)
+            fast = [c._summary(c.entry(name), i) for i in range(len(infos))]
+            for a, b in zip(fast, infos):
+                assert (a.version, a.mode, a.count, a.params and a.params[:4], a.nblocks, a.header_size,
+                        a.original_size, a.compressed_size) == \
+                       (b.version, b.mode, b.count, b.params and b.params[:4], b.nblocks, b.header_size,
+                        b.original_size, b.compressed_size), name
+        assert len(c.entry("chunked").streams) > 1
+        assert c.inspect("chunked").original_size == t["chunked"].nbytes
