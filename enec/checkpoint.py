@@ -29,7 +29,7 @@ from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Mappin
 import ml_dtypes
 import numpy as np
 
-from . import _enec, _torch
+from . import _core, _enec, _torch
 from ._atomic import atomic_write
 from ._core import (BLOCK, CorruptDataError, Params, StreamInfo, _dtype_from_header, compress, decompress,
                     inspect)
@@ -48,6 +48,12 @@ _MIN_STREAM = 48  # the smallest stream header (docs/FORMAT.md section 1)
 # the stream header's fixed fields, up to data_crc (docs/FORMAT.md section 1)
 _STREAM_HEAD = struct.Struct("<4sHBBIBBBBBBHIQQI")
 _MAX_STREAM_HEADER = 48 + 8 * 32 + 255
+
+
+def _mode_name(code: int) -> str:
+    """The name enec.inspect() gives a stream mode code ("stored", "fast"...)."""
+    names = {v: k for k, v in getattr(_core, "_MODE_CODES", {"stored": 0, "coded": 1}).items()}
+    return names.get(code, f"mode {code}")
 #: Default bytes of original data per chunk (rounded down to whole 16,384-element blocks).
 CHUNK_SIZE = 1 << 20
 
@@ -715,8 +721,8 @@ class CheckpointReader:
                                        f"{h['stream_size']} bytes) disagrees with the index ({e.dtype}, "
                                        f"{out.size} elements, {n} bytes)")
             decompress(buf, out=out, threads=threads)
-        except CorruptDataError as err:
-            raise _corrupt(self.path, f"tensor {e.name!r} chunk {i}: {err}") from None
+        except CorruptDataError as err:  # UnsupportedFormatError (a newer stream) keeps its class
+            raise type(err)(f"enec: {self.path}: tensor {e.name!r} chunk {i}: {err}") from None
 
     def _jobs(self, e: TensorEntry, start: int, stop: int, out: np.ndarray) -> List[Callable[[], None]]:
         """Callables that decode elements [start, stop) of e into the 1-d array out."""
@@ -823,7 +829,7 @@ class CheckpointReader:
             try:
                 out.append(inspect(self._read(off, n, name)))
             except CorruptDataError as err:
-                raise _corrupt(self.path, f"tensor {name!r} chunk {i}: {err}") from None
+                raise type(err)(f"enec: {self.path}: tensor {name!r} chunk {i}: {err}") from None
         return out
 
     def _summary(self, e: TensorEntry, i: int) -> StreamInfo:
@@ -839,18 +845,18 @@ class CheckpointReader:
                 _enec.crc32c(bytes(head[:hlen - 4])) != struct.unpack_from("<I", head, hlen - 4)[0]:
             raise _corrupt(self.path, f"tensor {e.name!r} chunk {i}: invalid stream header")
         nblocks = -(-count // block) if mode else 0  # a stored stream has no block table
-        return StreamInfo(version=version, mode="coded" if mode else "stored", dtype=e.np_dtype,
+        return StreamInfo(version=version, mode=_mode_name(mode), dtype=e.np_dtype,
                           shape=(count,), count=count, params=Params(b, nn, m, L) if mode else None,
                           nblocks=nblocks, header_size=hlen + (8 * nblocks + 4 if mode else 0),
                           original_size=count * itemsize, compressed_size=n)
 
     def inspect(self, name: str) -> StreamInfo:
         """A StreamInfo for the whole tensor, from its streams' headers (no payload is read): sizes
-        summed; params of the first coded chunk (each chunk has its own); mode 'coded' if any chunk
-        is coded. A tied tensor reports its data's streams."""
+        summed; params of the first coded chunk (each chunk has its own); its mode if any chunk is
+        coded, else 'stored'. A tied tensor reports its data's streams."""
         e = self.entry(name)
         infos = [self._summary(e, i) for i in range(len(e.streams))]
-        coded = [i for i in infos if i.mode == "coded"]
+        coded = [i for i in infos if i.mode != "stored"]
         first = coded[0] if coded else infos[0]
         return StreamInfo(version=first.version, mode=first.mode, dtype=first.dtype, shape=e.shape,
                           count=e.count, params=first.params, nblocks=sum(i.nblocks for i in infos),

@@ -33,13 +33,30 @@ def minilm_path() -> str:
                         "all-MiniLM-L6-v2 weights")
 
 
+FP8 = ("float8_e4m3fn", "float8_e5m2")
+
+
+def fp8_scaled(a: np.ndarray, dtype: str) -> np.ndarray:
+    """A float array as fp8 weights are stored: scaled by one factor so that its largest magnitude
+    lands on the format's largest finite value, then cast with round-to-nearest-even. (The scale
+    itself, which a real fp8 checkpoint keeps beside the tensor, is not returned.)"""
+    dt = np.dtype(getattr(ml_dtypes, dtype))
+    amax = float(np.max(np.abs(a))) if a.size else 0.0
+    if not np.isfinite(amax) or amax == 0.0:
+        return a.astype(dt)
+    return (a.astype(np.float32) * np.float32(float(ml_dtypes.finfo(dt).max) / amax)).astype(dt)
+
+
 def minilm_tensors(dtype: str = "float32") -> Dict[str, np.ndarray]:
-    """all-MiniLM-L6-v2's tensors; dtype="bfloat16" casts float32 tensors with round-to-nearest-even."""
+    """all-MiniLM-L6-v2's tensors; dtype="bfloat16" casts float32 tensors with round-to-nearest-even,
+    "float8_e4m3fn" / "float8_e5m2" cast them per tensor as fp8_scaled does."""
     from safetensors.numpy import load_file
 
     tensors = load_file(minilm_path())
     if dtype in ("bfloat16", "bf16"):
         return {k: (v.astype(ml_dtypes.bfloat16) if v.dtype == np.float32 else v) for k, v in tensors.items()}
+    if dtype in FP8:
+        return {k: (fp8_scaled(v, dtype) if v.dtype == np.float32 else v) for k, v in tensors.items()}
     if dtype not in ("float32", "fp32"):
-        raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        raise ValueError(f"dtype must be 'float32', 'bfloat16' or one of {FP8}, got {dtype!r}")
     return tensors

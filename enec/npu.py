@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+import ml_dtypes
 import numpy as np
 
 from . import _core, _npu
@@ -110,6 +111,10 @@ def _report(variant: str, device, raw: dict) -> Report:
                   coded=bool(raw["coded"]), ub_peak=raw["ub_peak"], ops=raw["ops"])
 
 
+# The dtypes the simulated kernels implement (csrc/npu/driver.c, enec_npu_dtype_ok).
+_NPU_DTYPES = tuple(np.dtype(d) for d in (ml_dtypes.bfloat16, "<f2", "<f4"))
+
+
 def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype=None,
              params=None) -> Tuple[bytes, Report]:
     """Compress with ENEC's NPU kernels on the modelled device: (stream, report).
@@ -122,8 +127,9 @@ def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype
     cfg = _config(device)
     a = _core._prepare(array, dtype)
     code = _core._CODED.get(a.dtype, (0, 0))[0]
-    if vid == 0 and code == 0:
-        raise TypeError(f"enec.npu: variant v0 codes bfloat16, float16 and float32, not {a.dtype}")
+    if (vid == 0 or code) and a.dtype not in _NPU_DTYPES:
+        raise TypeError(f"enec.npu: the NPU kernels code bfloat16, float16 and float32, not {a.dtype}"
+                        + ("" if vid else "; compress it with enec.compress"))
     if vid == 0 and a.size == 0:
         raise ValueError("enec.npu: variant v0 needs at least one element")
     if params is not None:
@@ -156,7 +162,11 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
         if h["stream_size"] != memoryview(data).nbytes:
             raise _core.CorruptDataError(
                 f"enec.npu: stream is {h['stream_size']} bytes but {memoryview(data).nbytes} were given")
-        out = np.empty(h["shape"], dtype=_core._dtype_from_header(h))
+        dt = _core._dtype_from_header(h)
+        if h["mode"] != "stored" and dt not in _NPU_DTYPES:
+            raise TypeError(f"enec.npu: the NPU kernels code bfloat16, float16 and float32, not {dt}; "
+                            f"decode this stream with enec.decompress")
+        out = np.empty(h["shape"], dtype=dt)
     raw = _npu.decompress_into(data, _core._bytes_view(out), vid, config=cfg)
     return out, _report(variant, cfg, raw)
 

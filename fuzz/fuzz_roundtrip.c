@@ -3,8 +3,9 @@
 #include "fuzz_common.h"
 
 /* Input layout (7 control bytes, then element bytes):
- *   [0] dtype: low 2 bits 0 other, 1 bfloat16, 2 float16, 3 float32;
- *       for "other", itemsize = 1 + (byte >> 2) % 8
+ *   [0] dtype: (low 3 bits) % ENEC_DTYPE_COUNT, a stream dtype code (0 other,
+ *       1 bfloat16, 2 float16, 3 float32, 4 float8_e4m3fn, 5 float8_e5m2);
+ *       for "other", itemsize = 1 + (byte >> 3) % 8
  *   [1] flags: bit 0 force stored, bit 1 forced params, bits 2-3 shape kind
  *   [2] repeats: the element bytes are tiled 1 + (byte & 15) times, so a
  *       small input still makes several 16384-element blocks
@@ -29,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < CONTROL) return 0;
     enec_tensor t;
     memset(&t, 0, sizeof t);
-    t.dtype = (enec_dtype)(data[0] & 3);
-    static const uint32_t coded_itemsize[4] = {0, 2, 2, 4};
-    t.itemsize = t.dtype ? coded_itemsize[t.dtype] : 1u + (data[0] >> 2) % 8u;
+    t.dtype = (enec_dtype)((data[0] & 7) % ENEC_DTYPE_COUNT);
+    const enec_dtype_desc *dd = enec_dtype_describe(t.dtype);
+    t.itemsize = dd ? dd->itemsize : 1u + (data[0] >> 3) % 8u;
     const int stored = data[1] & 1, forced = (data[1] >> 1) & 1, shape_kind = (data[1] >> 2) & 3;
     const size_t reps = 1 + (data[2] & 15);
     enec_params fp = {data[3], data[4], data[5], (uint8_t)(16u << (data[6] % 3)), 0.0};

@@ -23,8 +23,9 @@ import enec.models
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BF16 = np.dtype(ml_dtypes.bfloat16)
-# dtype -> control byte 0 of fuzz_roundtrip.c
-RT_DTYPE = {BF16: 1, np.dtype("<f2"): 2, np.dtype("<f4"): 3}
+E4M3, E5M2 = np.dtype(ml_dtypes.float8_e4m3fn), np.dtype(ml_dtypes.float8_e5m2)
+# dtype -> control byte 0 of fuzz_roundtrip.c (the stream dtype code)
+RT_DTYPE = {BF16: 1, np.dtype("<f2"): 2, np.dtype("<f4"): 3, E4M3: 4, E5M2: 5}
 
 
 def minilm_slices():
@@ -41,6 +42,9 @@ def minilm_slices():
         "minilm-emb-f16-3000": emb[:3000].astype(np.float16),
         "minilm-emb-f32-1500": emb[1000:2500].reshape(30, 50),
         "minilm-position-ids-i64": f32["embeddings.position_ids"][:, :64],
+        # two blocks of fp8: the packed RAW variant and its padded last block
+        "minilm-query-e4m3fn-2blk": enec.models.fp8_scaled(q[:20000], "float8_e4m3fn"),
+        "minilm-query-e5m2-2blk": enec.models.fp8_scaled(q[:20000], "float8_e5m2"),
     }
 
 
@@ -51,6 +55,8 @@ def synthetic():
     specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-45, 6e4, 1.0], np.float32)
     return {
         "gauss-bf16-4000": g.astype(BF16),
+        "gauss-e4m3fn-4000": enec.models.fp8_scaled(g, "float8_e4m3fn"),
+        "gauss-e5m2-4000": enec.models.fp8_scaled(g, "float8_e5m2"),
         "wide-bf16": wide.astype(BF16),
         # specials among ordinary values, so the stream is still coded
         "specials-f16-coded": np.concatenate([g[:2000], specials]).astype(np.float16),
@@ -92,7 +98,7 @@ def roundtrip_seeds(tensors):
         if a.size == 0 or a.ndim == 0:
             continue
         flat = np.ascontiguousarray(a).reshape(-1)[: 4000 // a.dtype.itemsize]  # run.sh: -max_len=4096
-        code = RT_DTYPE.get(flat.dtype, ((flat.dtype.itemsize - 1) % 8) << 2)
+        code = RT_DTYPE.get(flat.dtype, ((flat.dtype.itemsize - 1) % 8) << 3)
         reps = 15 if flat.dtype in RT_DTYPE else 0  # tiled 16 times: several blocks
         seeds[name] = bytes([code, 0, reps, 0, 0, 0, 0]) + flat.tobytes()
     g = tensors["gauss-bf16-4000"][:1200]  # 2400 bytes

@@ -1,6 +1,6 @@
 """Execute notebooks/quickstart.ipynb headless (nbclient, no Jupyter server) and refresh its figures.
 
-    python notebooks/execute.py [--figures DIR] [--save-outputs]
+    python notebooks/execute.py [--figures DIR] [--save-outputs | --out FILE]
 
 By default the figures go to notebooks/figures/ (the ones the README shows)
 and the notebook file is left as it is, without outputs, so its diffs stay
@@ -27,7 +27,7 @@ def execute(figures: str, timeout: int = 300):
     old = os.environ.get("ENEC_FIGURES")
     os.environ["ENEC_FIGURES"] = os.path.abspath(figures)  # the kernel inherits the environment
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, startup_timeout=180, kernel_name="python3",
                        resources={"metadata": {"path": HERE}}).execute()
     finally:
         if old is None:
@@ -40,13 +40,14 @@ def execute(figures: str, timeout: int = 300):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--figures", default=os.path.join(HERE, "figures"))
-    ap.add_argument("--save-outputs", action="store_true")
+    ap.add_argument("--save-outputs", action="store_true", help="write the executed notebook back")
+    ap.add_argument("--out", help="write the executed notebook here instead")
     args = ap.parse_args()
     t = time.perf_counter()
     nb = execute(args.figures)
-    if args.save_outputs:
+    if args.save_outputs or args.out:
         import nbformat
-        nbformat.write(nb, NOTEBOOK)
+        nbformat.write(nb, args.out or NOTEBOOK)
     print(f"executed {NOTEBOOK} in {time.perf_counter() - t:.1f} s; figures in {args.figures}")
     return 0
 

@@ -40,6 +40,13 @@ def minilm_f16(minilm_f32):
 
 @pytest.fixture(scope="session")
 def minilm(minilm_f32, minilm_bf16, minilm_f16):
-    """{'float32': {...}, 'bfloat16': {...}, 'float16': {...}}"""
-    return {"float32": minilm_f32, "bfloat16": minilm_bf16, "float16": minilm_f16}
+    """{'float32': {...}, 'bfloat16': {...}, 'float16': {...}, 'float8_e4m3fn': {...}, 'float8_e5m2': {...}}"""
+    return {"float32": minilm_f32, "bfloat16": minilm_bf16, "float16": minilm_f16,
+            "float8_e4m3fn": _fp8(minilm_f32, "float8_e4m3fn"), "float8_e5m2": _fp8(minilm_f32, "float8_e5m2")}
+
+
+def _fp8(tensors, name):
+    from enec.models import fp8_scaled
+
+    return {k: (fp8_scaled(v, name) if v.dtype == np.float32 else v) for k, v in tensors.items()}
 

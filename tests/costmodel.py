@@ -40,29 +40,35 @@ class Kind:
     itemsize: int
     word: type  # unsigned word type
 
+    @property
+    def M(self) -> int:
+        """Mantissa bits: the exponent sits right above them, the sign on top."""
+        return self.rawbits - 1
+
 
 KINDS = {
     "bfloat16": Kind("bfloat16", 1, 8, 8, 2, np.uint16),
     "float16": Kind("float16", 2, 5, 11, 2, np.uint16),
     "float32": Kind("float32", 3, 8, 24, 4, np.uint32),
+    "float8_e4m3fn": Kind("float8_e4m3fn", 4, 4, 4, 1, np.uint8),
+    "float8_e5m2": Kind("float8_e5m2", 5, 5, 3, 1, np.uint8),
 }
 
 FLOAT_DTYPES = {
     "bfloat16": BF16,
     "float16": np.dtype("<f2"),
     "float32": np.dtype("<f4"),
+    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
+    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
 }
 
 
 def kind_of(dtype) -> Kind | None:
     """The coded kind of a NumPy dtype, or None when it is stored verbatim."""
     dtype = np.dtype(dtype)
-    if dtype == BF16:
-        return KINDS["bfloat16"]
-    if dtype == np.dtype("<f2"):
-        return KINDS["float16"]
-    if dtype == np.dtype("<f4"):
-        return KINDS["float32"]
+    for name, dt in FLOAT_DTYPES.items():
+        if dtype == dt:
+            return KINDS[name]
     return None
 
 
@@ -75,11 +81,7 @@ def words_of(arr: np.ndarray, kind: Kind) -> np.ndarray:
 
 def exponents(words: np.ndarray, kind: Kind) -> np.ndarray:
     w = words.astype(np.int64)
-    if kind.name == "bfloat16":
-        return (w >> 7) & 0xFF
-    if kind.name == "float16":
-        return (w >> 10) & 0x1F
-    return (w >> 23) & 0xFF  # float32: exponent of the high half as bf16
+    return (w >> kind.M) & ((1 << kind.E) - 1)
 
 
 # --------------------------------------------------------------------------
@@ -341,10 +343,14 @@ def raw_section(words: np.ndarray, kind: Kind) -> bytes:
         r8 = u & 0xFF
         r3 = ((u >> 13) & 4) | ((u >> 8) & 3)
         return r8.astype(np.uint8).tobytes() + pack(r3, 3)
-    hi = u >> 16
-    r8 = ((hi >> 8) & 0x80) | (hi & 0x7F)
-    r16 = u & 0xFFFF
-    return r8.astype(np.uint8).tobytes() + r16.astype("<u2").tobytes()
+    if kind.name == "float32":
+        hi = u >> 16
+        r8 = ((hi >> 8) & 0x80) | (hi & 0x7F)
+        r16 = u & 0xFFFF
+        return r8.astype(np.uint8).tobytes() + r16.astype("<u2").tobytes()
+    # float8: sign above the mantissa, packed (FORMAT.md section 4, "raw packed")
+    r = ((u >> 7) << kind.M) | (u & ((1 << kind.M) - 1))
+    return pack(r, kind.rawbits)
 
 
 def ref_encode_coded(arr: np.ndarray, b: int, n: int, m: int, L: int,
@@ -456,7 +462,7 @@ def expected_mode(arr: np.ndarray, b: int, n: int, m: int, L: int) -> str:
         return "stored"
     cs = coded_sizes(arr, b, n, m, L)
     st = stored_size(arr.size, arr.dtype.itemsize, arr.ndim, 0)
-    return "coded" if cs.total < st else "stored"
+    return "fast" if cs.total < st else "stored"
 
 
 def predicted_ratio(kind: Kind, bits: float) -> float:

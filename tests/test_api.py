@@ -64,7 +64,7 @@ def test_inspect_coded():
     info = enec.inspect(s)
     assert isinstance(info, enec.StreamInfo)
     assert info.version == 1
-    assert info.mode == "coded"
+    assert info.mode == "fast"
     assert info.dtype == np.dtype(np.float32) and isinstance(info.dtype, np.dtype)
     assert info.shape == a.shape and isinstance(info.shape, tuple)
     assert info.count == a.size

@@ -33,7 +33,7 @@ def _streams():
 
 
 STREAMS = _streams()
-CODED = [k for k in STREAMS if enec.inspect(STREAMS[k][1]).mode == "coded"]
+CODED = [k for k in STREAMS if enec.inspect(STREAMS[k][1]).mode == "fast"]
 
 
 def test_fixture_modes():
@@ -435,7 +435,7 @@ def test_mask_bits_beyond_G():
     ref = ref_search(a)
     s = enec.compress(a, params=P(ref.b, ref.n, ref.m, 16))
     info = enec.inspect(s)
-    assert info.mode == "coded" and info.params.L == 16
+    assert info.mode == "fast" and info.params.L == 16
     h = parse_header(s)
     L, m = 16, info.params.m
     Bs = [BLOCK, 112]  # 100 valid elements padded to 7 groups of 16

@@ -47,8 +47,8 @@ def _check(counts, bad, expected_total):
 
 def test_subjects_cover_every_mode(synthetic, real):
     modes = Counter(enec.inspect(s).mode for _, s in list(synthetic.values()) + list(real.values()))
-    assert modes["coded"] >= 9 and modes["stored"] >= 4
-    dtypes = {str(a.dtype) for a, s in real.values() if enec.inspect(s).mode == "coded"}
+    assert modes["fast"] >= 9 and modes["stored"] >= 4
+    dtypes = {str(a.dtype) for a, s in real.values() if enec.inspect(s).mode == "fast"}
     assert dtypes == {"bfloat16", "float32", "float16"}
 
 

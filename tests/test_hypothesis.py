@@ -84,7 +84,7 @@ def test_forced_params(a, data):
         hypothesis.event("refused")
         return
     info = enec.inspect(s)
-    if info.mode == "coded":
+    if info.mode == "fast":
         hypothesis.event("coded with forced params")
         assert info.params[:4] == (b, n, m, L)
     assert_bitexact(enec.decompress(s), a.copy(order="C"))

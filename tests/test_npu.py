@@ -7,13 +7,16 @@ import enec
 import enec.npu
 from testdata import BLOCK, CODED_NAMES, DATASETS, assert_bitexact, make
 
+# The dtypes the simulated NPU's kernels implement; the others must be refused clearly.
+NPU_NAMES = ("bfloat16", "float16", "float32")
+
 SHAPES = [(1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (5 * BLOCK + 123,), (129, 257), (3, 0)]
 CODED_VARIANTS = ("v1", "v2", "v3")
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("data", sorted(DATASETS))
-@pytest.mark.parametrize("name", CODED_NAMES)
+@pytest.mark.parametrize("name", NPU_NAMES)
 def test_npu_table_bytes_equal_cpu(name, data, shape):
     """The round-trip table through every standard-format variant: same bytes as enec.compress,
     and each variant decodes what enec.compress wrote."""
@@ -26,7 +29,7 @@ def test_npu_table_bytes_equal_cpu(name, data, shape):
         assert_bitexact(out, a)
 
 
-@pytest.mark.parametrize("name", CODED_NAMES)
+@pytest.mark.parametrize("name", NPU_NAMES)
 @pytest.mark.parametrize("L", [16, 32, 64])
 def test_npu_forced_params(name, L):
     """Forced parameters cover widths the search rarely picks (m = 0, m = n, odd F with L = 16)."""
@@ -55,7 +58,7 @@ V0_SHAPES = [s for s in SHAPES if int(np.prod(s))]
 
 @pytest.mark.parametrize("shape", V0_SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("data", sorted(DATASETS))
-@pytest.mark.parametrize("name", CODED_NAMES)
+@pytest.mark.parametrize("name", NPU_NAMES)
 def test_npu_v0_roundtrip(name, data, shape):
     """V0 writes its own container (magic ENV0) and reads it back bit-exactly."""
     a = make(name, data, shape)
@@ -66,7 +69,7 @@ def test_npu_v0_roundtrip(name, data, shape):
     assert drep.coded and drep.original_bytes == a.nbytes and drep.kernel_cycles > 0
 
 
-@pytest.mark.parametrize("name", CODED_NAMES)
+@pytest.mark.parametrize("name", NPU_NAMES)
 def test_npu_v0_random(name):
     """Random bit patterns (NaNs, infinities, subnormals), random scales, and forced group lengths."""
     rng = np.random.default_rng(1234)
@@ -234,3 +237,15 @@ def test_minilm_bytes_equal(minilm_bf16):
         assert got == enec.compress(a)
         out, _ = enec.npu.decompress(got)
         assert_bitexact(out, a)
+
+
+@pytest.mark.parametrize("name", sorted(set(CODED_NAMES) - set(NPU_NAMES)))
+@pytest.mark.parametrize("variant", ["v0", "v3"])
+def test_npu_refuses_dtypes_it_has_no_kernels_for(name, variant):
+    a = make(name, "gauss", (3 * BLOCK,))
+    with pytest.raises(TypeError, match="code bfloat16, float16 and float32"):
+        enec.npu.compress(a, variant)
+    # the CPU's streams of these dtypes are refused by the NPU decoder just as clearly
+    if variant != "v0":
+        with pytest.raises(TypeError, match="code bfloat16, float16 and float32"):
+            enec.npu.decompress(enec.compress(a), variant)

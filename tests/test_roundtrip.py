@@ -65,7 +65,7 @@ def test_roundtrip_forced_params(name, data, shape):
     info = enec.inspect(s)
     # forced parameters still fall back to stored when coding does not shrink
     assert info.mode == expected_mode(a, p.b, p.n, p.m, p.L)
-    if info.mode == "coded":
+    if info.mode == "fast":
         assert tuple(info.params[:4]) == (p.b, p.n, p.m, p.L)
 
 
@@ -82,7 +82,7 @@ def test_all_16bit_patterns(name):
     E = KINDS[name].E
     info = enec.inspect(s)
     ref = ref_search(mix)
-    assert info.mode == "coded" and tuple(info.params[:4]) == (ref.b, ref.n, ref.m, ref.L)
+    assert info.mode == "fast" and tuple(info.params[:4]) == (ref.b, ref.n, ref.m, ref.L)
     assert ref.n >= E  # the whole range 0 .. 2^E - 1 is present
     choices = [
         ((1 << (E - 1)) - 1, E + 1, 4, 16),
@@ -99,7 +99,7 @@ def test_all_16bit_patterns(name):
         s = roundtrip(mix, params=Params(b, n, m, L))
         mode = enec.inspect(s).mode
         assert mode == expected_mode(mix, b, n, m, L), (b, n, m, L)
-        ncoded += mode == "coded"
+        ncoded += mode == "fast"
     assert ncoded >= 2
 
 
@@ -111,14 +111,14 @@ def test_all_float32_exponents():
     w[pos] = (np.arange(512, dtype=np.uint32) << 23) | rng.integers(
         0, 1 << 23, 512, dtype=np.uint32)
     s = roundtrip(a)
-    assert enec.inspect(s).mode == "coded"
+    assert enec.inspect(s).mode == "fast"
     ncoded = 0
     for b, n, m, L in [(127, 9, 0, 16), (255, 9, 9, 32), (0, 9, 4, 64), (127, 9, 4, 16),
                        (127, 9, 7, 64), (122, 9, 3, 16), (122, 9, 6, 32)]:
         s = roundtrip(a, params=Params(b, n, m, L))
         mode = enec.inspect(s).mode
         assert mode == expected_mode(a, b, n, m, L), (b, n, m, L)
-        ncoded += mode == "coded"
+        ncoded += mode == "fast"
     assert ncoded >= 4
 
 
@@ -289,13 +289,16 @@ def test_minilm_roundtrip(minilm, name):
             assert a.dtype.kind in "iu", (key, a.dtype)
             continue
         info = enec.inspect(s)
-        if a.size >= BLOCK:
-            assert info.mode == "coded", key
+        # a 4-bit exponent leaves little to gain: e4m3fn may store a tensor whose code does not pay
+        if a.size >= BLOCK and name != "float8_e4m3fn":
+            assert info.mode == "fast", key
         total_in += a.nbytes
         total_out += len(s)
     ratio = total_in / total_out
-    # ENEC.md: weights compress; bf16 LLM-like weights around 1.3x
-    assert ratio > {"bfloat16": 1.2, "float16": 1.05, "float32": 1.08}[name], ratio
+    # ENEC.md: weights compress; bf16 LLM-like weights around 1.3x. fp8 (scaled casts, measured
+    # 1.048 for e4m3fn and 1.157 for e5m2) shrinks less: fewer exponent bits to save.
+    assert ratio > {"bfloat16": 1.2, "float16": 1.05, "float32": 1.08, "float8_e4m3fn": 1.03,
+                    "float8_e5m2": 1.10}[name], ratio
 
 
 def test_minilm_bf16_is_rne_cast(minilm_f32, minilm_bf16):

@@ -9,7 +9,7 @@ import numpy as np
 
 from costmodel import BF16, BLOCK, FLOAT_DTYPES, KINDS
 
-CODED_NAMES = ("bfloat16", "float16", "float32")
+CODED_NAMES = ("bfloat16", "float16", "float32", "float8_e4m3fn", "float8_e5m2")
 
 
 def seed_for(*parts) -> int:
@@ -50,6 +50,9 @@ def assert_bitexact(got, expected):
 # special values, as words
 
 def special_words(name: str) -> np.ndarray:
+    if KINDS[name].itemsize == 1:
+        # float8: every one of the 256 patterns (zeros, subnormals, max, NaN, inf for e5m2)
+        return np.arange(256, dtype=np.uint8)
     if name == "bfloat16" or name == "float32":
         # bf16 words; for float32 they are widened below
         pos = [0x0000, 0x0001, 0x0002, 0x007F, 0x0040, 0x0080, 0x0081, 0x7F7F, 0x7F7E,
@@ -100,7 +103,9 @@ def data_special(name, count, rng):
 
 def data_randbits(name, count, rng):
     k = KINDS[name]
-    if k.itemsize == 2:
+    if k.itemsize == 1:
+        w = rng.integers(0, 256, count, dtype=np.uint32).astype(np.uint8)
+    elif k.itemsize == 2:
         w = rng.integers(0, 1 << 16, count, dtype=np.uint32).astype(np.uint16)
         if count >= 65536:
             w[:65536] = rng.permutation(65536).astype(np.uint16)
@@ -115,7 +120,10 @@ def data_wide(name, count, rng):
     k = KINDS[name]
     base = _as(name, np.full(count, 0.75, dtype=np.float32)).view(k.word).copy()
     # vary the mantissa/sign so the raw part is not trivial
-    if k.itemsize == 2:
+    if k.itemsize == 1:
+        base ^= rng.integers(0, 1 << k.M, count, dtype=np.uint8)
+        base ^= (rng.integers(0, 2, count, dtype=np.uint8) << 7).astype(np.uint8)
+    elif k.itemsize == 2:
         base ^= rng.integers(0, 64, count, dtype=np.uint16)
         base ^= (rng.integers(0, 2, count, dtype=np.uint16) << 15).astype(np.uint16)
     else:
@@ -126,7 +134,7 @@ def data_wide(name, count, rng):
     ex = rng.integers(0, 1 << E, len(pos))
     if len(pos) >= 2:
         ex[0], ex[1] = 0, (1 << E) - 1  # both ends of the range
-    shift = {"bfloat16": 7, "float16": 10, "float32": 23}[name]
+    shift = k.M
     mask = ((1 << E) - 1) << shift
     vals = (base[pos].astype(np.uint64) & ~np.uint64(mask)) | (ex.astype(np.uint64) << shift)
     base[pos] = vals.astype(k.word)
@@ -153,7 +161,7 @@ def data_ramp(name, count, rng):
 def _exp_band(name, count, rng, lo, hi):
     """Random sign and mantissa, exponent uniformly in [lo, hi]."""
     k = KINDS[name]
-    shift = {"bfloat16": 7, "float16": 10, "float32": 23}[name]
+    shift = k.M
     w = rng.integers(0, 1 << (8 * k.itemsize), count, dtype=np.uint64)
     mask = ((1 << k.E) - 1) << shift
     ex = rng.integers(lo, hi + 1, count, dtype=np.uint64)
@@ -193,8 +201,10 @@ def make(name: str, data: str, shape, seed_extra=()) -> np.ndarray:
 
 
 def all_patterns(name: str, seed: int = 0) -> np.ndarray:
-    """Every 16-bit pattern once, shuffled."""
+    """Every 16-bit pattern once, shuffled (every 8-bit pattern 64 times for float8)."""
     w = np.random.default_rng(seed).permutation(65536).astype(np.uint16)
+    if KINDS[name].itemsize == 1:
+        return (w & 0xFF).astype(np.uint8).view(FLOAT_DTYPES[name])
     return w.view(FLOAT_DTYPES[name])
 
 

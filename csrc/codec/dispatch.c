@@ -1,45 +1,68 @@
-/* dispatch.c - the named table of backends: which kernels exist, which this CPU runs, which "auto" picks. */
-#include "../x86/cpu.h"
+/* dispatch.c - the backend registry: the architecture folders' rows, probed once; "auto" is the first row this CPU runs. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include "kernels.h"
-#include "search.h"
 
-static const enec_kernels kernels_scalar = {"scalar", enec_histogram_ref, enec_encode_block_ref,
-                                            enec_decode_block_ref};
+static const enec_backend_row scalar_rows[] = {
+    {ENEC_BACKEND_SCALAR, "scalar", NULL, &enec_kernels_ref, NULL},
+    {0, NULL, NULL, NULL, NULL},
+};
 
-#if ENEC_X86
-extern const enec_kernels enec_kernels_avx2;
-#endif
-#if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
-extern const enec_kernels enec_kernels_avx512;
-#endif
+/* Every architecture's table, fastest first; the portable reference last. A
+ * new architecture (csrc/arm for NEON, say) adds its table here. */
+static const enec_backend_row *const tables[] = {enec_backends_x86, scalar_rows};
 
-static const enec_kernels *lookup(int backend)
+static struct {
+    pthread_once_t once;
+    const enec_backend_row *rows[ENEC_BACKEND_COUNT]; /* by id: the row, NULL when not in this build */
+    const enec_block_kernels *block[ENEC_BACKEND_COUNT]; /* its kernels, as this process uses them */
+    enec_block_kernels unfused[ENEC_BACKEND_COUNT];   /* copies without fused stages (ENEC_UNFUSED=1) */
+    int runs[ENEC_BACKEND_COUNT];                     /* the probe said yes */
+    int best;                                         /* what ENEC_BACKEND_AUTO means here */
+} reg = {PTHREAD_ONCE_INIT, {0}, {0}, {{0}}, {0}, 0};
+
+static void probe_all(void)
 {
-    switch (backend) {
-    case ENEC_BACKEND_SCALAR: return &kernels_scalar;
-#if ENEC_X86
-    case ENEC_BACKEND_AVX2: return enec_cpu_has_avx2() ? &enec_kernels_avx2 : NULL;
-#endif
-#if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
-    case ENEC_BACKEND_AVX512: return enec_cpu_has_avx512() ? &enec_kernels_avx512 : NULL;
-#endif
-    default: return NULL;
+    /* A test switch: run every backend's stages one by one, never fused, so
+     * that the stages a later mode will combine are checked on their own. */
+    const char *e = getenv("ENEC_UNFUSED");
+    const int unfused = e && e[0] == '1';
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        for (const enec_backend_row *r = tables[t]; r->name; r++) {
+            if (r->id <= ENEC_BACKEND_AUTO || r->id >= ENEC_BACKEND_COUNT || reg.rows[r->id]) continue;
+            reg.rows[r->id] = r;
+            reg.block[r->id] = r->block;
+            if (unfused && r->block) {
+                reg.unfused[r->id] = *r->block;
+                memset(reg.unfused[r->id].fast_decode_join, 0, sizeof reg.unfused[r->id].fast_decode_join);
+                reg.block[r->id] = &reg.unfused[r->id];
+            }
+            reg.runs[r->id] = !r->probe || r->probe();
+            if (!reg.best && reg.runs[r->id]) reg.best = r->id;
+        }
     }
 }
 
-const enec_kernels *enec_kernels_get(int backend)
+static int resolve(int backend)
 {
-    if (backend != ENEC_BACKEND_AUTO) return lookup(backend);
-    for (int b = ENEC_BACKEND_COUNT - 1; b > ENEC_BACKEND_AUTO; b--)
-        if (lookup(b)) return lookup(b);
-    return &kernels_scalar;
+    pthread_once(&reg.once, probe_all);
+    if (backend == ENEC_BACKEND_AUTO) return reg.best;
+    return backend > ENEC_BACKEND_AUTO && backend < ENEC_BACKEND_COUNT && reg.runs[backend] ? backend : 0;
 }
 
-int enec_backend_available(int backend) { return enec_kernels_get(backend) != NULL; }
+const enec_block_kernels *enec_kernels_get(int backend)
+{
+    int id = resolve(backend);
+    return id ? reg.block[id] : NULL;
+}
+
+int enec_backend_available(int backend) { return resolve(backend) != 0; }
 
 const char *enec_backend_name(int backend)
 {
-    static const char *names[ENEC_BACKEND_COUNT] = {NULL, "scalar", "avx2", "avx512"};
-    if (backend == ENEC_BACKEND_AUTO) return enec_kernels_get(ENEC_BACKEND_AUTO)->name;
-    return backend > 0 && backend < ENEC_BACKEND_COUNT ? names[backend] : NULL;
+    pthread_once(&reg.once, probe_all);
+    if (backend == ENEC_BACKEND_AUTO) return reg.rows[reg.best]->name;
+    return backend > ENEC_BACKEND_AUTO && backend < ENEC_BACKEND_COUNT && reg.rows[backend] ? reg.rows[backend]->name
+                                                                                            : NULL;
 }

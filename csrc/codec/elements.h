@@ -3,20 +3,17 @@
 #define ENEC_ELEMENTS_H
 #include <stdint.h>
 
-/* bfloat16 and the high half of float32 share this split. */
-static inline unsigned bf16_exp(uint16_t u) { return (u >> 7) & 0xFF; }
-static inline uint8_t bf16_raw(uint16_t u) { return (uint8_t)(((u >> 8) & 0x80) | (u & 0x7F)); }
-static inline uint16_t bf16_join(unsigned x, uint8_t r8)
+/* An element is a little-endian word u of 8 x itemsize bits: the sign at
+ * bit `top`, E exponent bits above M mantissa bits. The raw part is the
+ * sign above the mantissa, r = sign << M | mantissa (M + 1 bits). */
+static inline unsigned enec_exp_part(uint32_t u, unsigned M, unsigned E) { return (u >> M) & ((1u << E) - 1); }
+static inline uint32_t enec_raw_part(uint32_t u, unsigned M, unsigned top)
 {
-    return (uint16_t)(((r8 & 0x80u) << 8) | (x << 7) | (r8 & 0x7Fu));
+    return ((u >> top) & 1u) << M | (u & ((1u << M) - 1));
 }
-
-static inline unsigned fp16_exp(uint16_t u) { return (u >> 10) & 0x1F; }
-static inline uint8_t fp16_raw8(uint16_t u) { return (uint8_t)u; }
-static inline uint16_t fp16_raw3(uint16_t u) { return (uint16_t)(((u >> 13) & 4) | ((u >> 8) & 3)); }
-static inline uint16_t fp16_join(unsigned x, uint8_t r8, unsigned r3)
+static inline uint32_t enec_join_parts(unsigned x, uint32_t r, unsigned M, unsigned top)
 {
-    return (uint16_t)(((r3 & 4u) << 13) | (x << 10) | ((r3 & 3u) << 8) | r8);
+    return (r >> M) << top | (uint32_t)x << M | (r & ((1u << M) - 1));
 }
 
 /* y = (b - x) mod 2^n and its inverse x = (b - sext_n(y)) mod 2^E. */

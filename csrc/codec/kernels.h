@@ -1,46 +1,112 @@
-/* kernels.h - the per-block kernels each backend implements, and the table that names and dispatches them. */
+/* kernels.h - what a block backend implements (element transform, exponent coders, histogram) and the backend registry. */
 #ifndef ENEC_KERNELS_H
 #define ENEC_KERNELS_H
 #include "layout.h"
 
-/* One block to encode: read `in`, write RAW, LOW and MASK in place and the
- * HIGH bytes at `high` (room for B x h / 8 bytes). */
-typedef struct {
-    const enec_layout *l;
-    uint32_t B, valid;  /* padded and real element counts */
-    const uint8_t *in;  /* the block's canonical bytes */
-    uint8_t *raw, *low, *mask, *high;
-} enec_enc_block;
+/* Scratch each worker hands to the kernels: 64-byte aligned, this size.
+ * The driver keeps the first ENEC_BLOCK u16 (a block's exponent codes y)
+ * for itself and passes the rest, ENEC_KERNEL_SCRATCH bytes, to kernels. */
+#define ENEC_KERNEL_SCRATCH (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
+#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH)
 
-/* One block to decode. The driver has already checked the mask (unused bits
- * zero) and that HIGH holds exactly F groups; kernels trust both. */
-typedef struct {
-    const enec_layout *l;
-    uint32_t B, valid, F;
-    const uint8_t *raw, *low, *mask, *high;
-    uint8_t *out;       /* the block's canonical bytes, valid x itemsize */
-} enec_dec_block;
+/* ---- the three stages of a block --------------------------------------------
+ * 1. The element transform (every mode): split a block of elements into
+ *    exponent codes y = (b - x) mod 2^n, one u16 lane each, and the RAW
+ *    section (sign and mantissa, laid out as the dtype's row says); join
+ *    inverts it. Lanes valid..B-1 are padding: split writes y = 0 and raw
+ *    0 there, join ignores them.
+ * 2. The exponent coder of the mode: y lanes <-> the mode's sections.
+ * 3. The packer (pack.h), which coders and transforms call.
+ * A backend supplies whichever it vectorises, per dtype; a NULL entry, or a
+ * block whose shape it does not take, runs the reference's. */
+typedef void (*enec_split_fn)(const enec_layout *l, const uint8_t *in, uint32_t valid, uint32_t B, uint16_t *y,
+                              uint8_t *raw, void *scratch);
+typedef void (*enec_join_fn)(const enec_layout *l, const uint16_t *y, const uint8_t *raw, uint32_t valid, uint32_t B,
+                             uint8_t *out, void *scratch);
+/* Exponent histogram (ENEC_HIST_BINS bins) of count elements. */
+typedef void (*enec_hist_fn)(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist);
 
-/* Scratch each worker hands to the kernels: 64-byte aligned, this size. */
-#define ENEC_SCRATCH_BYTES (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
+/* ENEC_MODE_FAST's coder on one block of y lanes: LOW, MASK written in
+ * place, HIGH at `high` (room for B x h / 8 bytes); returns F. */
+typedef uint32_t (*enec_fast_encode_fn)(const enec_layout *l, const uint16_t *y, uint32_t B, uint8_t *low,
+                                        uint8_t *mask, uint8_t *high, void *scratch);
+/* Its inverse: y lanes from LOW, MASK and HIGH. The frame has checked the
+ * mask (unused bits zero) and that HIGH holds exactly F groups. */
+typedef void (*enec_fast_decode_fn)(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                    const uint8_t *high, uint32_t B, uint32_t F, uint16_t *y, void *scratch);
+
+/* Optional, per dtype: fast_decode and join in one pass over the block, for
+ * speed (the codes go from register to join instead of through y). Must
+ * write what the two stages write; ENEC_UNFUSED=1 in the environment turns
+ * every fused entry off, so that tests run the stages on their own too. */
+typedef void (*enec_fast_decode_join_fn)(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                         const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F,
+                                         uint8_t *out, uint16_t *y, void *scratch);
 
 typedef struct {
+    /* A block goes to the vector entries only when it is full (valid == B)
+     * and its G = B / L groups are a multiple of `lanes`; every full block
+     * is. The short last block of a tensor goes to the reference. */
+    unsigned lanes;
+    enec_hist_fn histogram[ENEC_DTYPE_COUNT];
+    enec_split_fn split[ENEC_DTYPE_COUNT];
+    enec_join_fn join[ENEC_DTYPE_COUNT];
+    enec_fast_encode_fn fast_encode;
+    enec_fast_decode_fn fast_decode;
+    enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
+} enec_block_kernels;
+
+/* The portable reference (block_ref.c, search.c): any row of the dtype
+ * table, any block shape. The oracle of every other backend. Its per-dtype
+ * entries are the functions below, which every backend falls back to. */
+extern const enec_block_kernels enec_kernels_ref;
+void enec_split_ref(const enec_layout *l, const uint8_t *in, uint32_t valid, uint32_t B, uint16_t *y, uint8_t *raw,
+                    void *scratch);
+void enec_join_ref(const enec_layout *l, const uint16_t *y, const uint8_t *raw, uint32_t valid, uint32_t B,
+                   uint8_t *out, void *scratch);
+void enec_histogram_ref(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist);
+
+/* The stage a backend runs for a dtype: its own, or the reference's. */
+static inline enec_split_fn enec_split_for(const enec_block_kernels *k, int dt)
+{
+    return k->split[dt] ? k->split[dt] : enec_split_ref;
+}
+static inline enec_join_fn enec_join_for(const enec_block_kernels *k, int dt)
+{
+    return k->join[dt] ? k->join[dt] : enec_join_ref;
+}
+static inline enec_hist_fn enec_histogram_for(const enec_block_kernels *k, int dt)
+{
+    return k->histogram[dt] ? k->histogram[dt] : enec_histogram_ref;
+}
+
+/* ---- the registry -------------------------------------------------------------
+ * A backend is a row. Block backends (CPU SIMD) code one block at a time
+ * under the frame's parallel loop; tensor backends (the simulated NPU, a
+ * GPU) take a whole tensor (frame.h). Each csrc/<arch>/ exports its rows,
+ * fastest first; dispatch.c probes them once and caches the answers. */
+typedef struct enec_tensor_backend enec_tensor_backend;
+typedef struct {
+    int id;                          /* an enec_backend */
     const char *name;
-    void (*histogram)(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist);
-    uint32_t (*encode_block)(const enec_enc_block *io, void *scratch);  /* returns F */
-    void (*decode_block)(const enec_dec_block *io, void *scratch);
-} enec_kernels;
+    int (*probe)(void);              /* nonzero when this CPU runs it */
+    const enec_block_kernels *block; /* block backends */
+    const enec_tensor_backend *tensor; /* tensor backends */
+} enec_backend_row;
 
-/* Exponent histogram of count elements with the backend's kernel, split over threads. */
-size_t enec_histogram_parallel(const enec_kernels *k, int threads, const uint8_t *src, uint64_t count,
-                               enec_dtype dtype, uint64_t *hist);
+/* The rows a csrc/<arch>/ folder contributes, fastest first, ending with a
+ * row whose name is NULL; on another architecture the table holds only that
+ * end row. dispatch.c lists these tables: a new folder is one line there. */
+extern const enec_backend_row enec_backends_x86[];
 
-/* The reference kernels (encode.c, decode.c, search.c). */
-uint32_t enec_encode_block_ref(const enec_enc_block *io, void *scratch);
-void enec_decode_block_ref(const enec_dec_block *io, void *scratch);
+/* The block kernels of a backend (ENEC_BACKEND_*), or NULL when this CPU or
+ * build cannot run it. ENEC_BACKEND_AUTO picks the first available row. */
+const enec_block_kernels *enec_kernels_get(int backend);
 
-/* The kernels of a backend (ENEC_BACKEND_*), or NULL when this CPU or build
- * cannot run it. ENEC_BACKEND_AUTO picks the fastest available. */
-const enec_kernels *enec_kernels_get(int backend);
+/* ---- helpers the kernels share -------------------------------------------------- */
+
+/* Exponent histogram split over threads, with the backend's kernel for the dtype. */
+size_t enec_histogram_parallel(const enec_block_kernels *k, int threads, const uint8_t *src, uint64_t count,
+                               const enec_dtype_info *di, uint64_t *hist);
 
 #endif

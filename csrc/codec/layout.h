@@ -1,4 +1,4 @@
-/* layout.h - the stream layout of docs/FORMAT.md: element split, block and section sizes, header I/O. */
+/* layout.h - where everything lies in a stream: the dtype table, the fast mode's sections, block sizes. */
 #ifndef ENEC_LAYOUT_H
 #define ENEC_LAYOUT_H
 
@@ -8,24 +8,22 @@
 #define ENEC_HEADER_FIXED 44  /* bytes before the shape */
 #define ENEC_TABLE_ENTRY 8
 
-/* Per-dtype constants of the exponent split (FORMAT.md section 2). */
-typedef struct {
-    enec_dtype dtype;
-    unsigned ebits;    /* exponent bits E */
-    unsigned rawbits;  /* raw bits per element */
-    unsigned itemsize;
-} enec_dtype_info;
+/* A row of the dtype table (dtypes.c); the public description is the row. */
+typedef enec_dtype_desc enec_dtype_info;
 
-/* NULL for dtypes the codec does not code. */
-const enec_dtype_info *enec_dtype_lookup(enec_dtype d);
+/* The row of a coded dtype, NULL for ENEC_DTYPE_OTHER and unknown codes. */
+const enec_dtype_info *enec_dtype_lookup(int dtype);
 
-/* Where everything is in a coded stream; all offsets from the stream start. */
+/* Where everything is in a coded stream; all offsets from the stream start.
+ * The frame fills the common part; the mode fills its sections. */
 typedef struct {
     const enec_dtype_info *di;
+    enec_mode mode;
     enec_params p;
     uint64_t count, nblocks;
     uint32_t last_valid, last_B;     /* elements in / padded size of the last block */
     uint64_t table_off, header_size; /* header_size includes the block table */
+    /* ENEC_MODE_FAST: fixed-size sections RAW, LOW, MASK, then the HIGH bytes of every block */
     uint64_t raw_off, low_off, mask_off, high_off;
     uint64_t raw_block, low_block, mask_block; /* bytes per full block */
     uint64_t fixed_size;             /* RAW + LOW + MASK bytes */
@@ -45,8 +43,10 @@ static inline uint64_t enec_high_group_bytes(const enec_params *p)
 {
     return (uint64_t)p->L * (uint64_t)(p->n - p->m) / 8;
 }
+/* Bytes of the RAW section of a block of B elements (B a multiple of 16). */
+static inline uint64_t enec_raw_bytes(const enec_dtype_info *di, uint64_t B) { return B * di->rawbits / 8; }
 
-/* Fill the layout of a coded stream. The header size depends on ndim and
+/* Fill the layout of a fast-mode stream. The header size depends on ndim and
  * descr_len only. count must be >= 1 and small enough not to overflow
  * (callers bound it by an input size first). */
 void enec_layout_init(enec_layout *l, const enec_dtype_info *di, const enec_params *p,
@@ -58,11 +58,7 @@ static inline uint64_t enec_header_bytes(uint32_t ndim, uint32_t descr_len)
     return ENEC_HEADER_FIXED + 8ull * ndim + descr_len + 4;
 }
 
-/* Write the header (not the table) at dst; returns its size. */
-size_t enec_write_header(uint8_t *dst, const enec_tensor *t, uint32_t mode, const enec_params *p,
-                         uint64_t count, uint64_t payload_size, uint32_t data_crc);
-
-/* Valid parameters for a dtype (FORMAT.md section 2). */
+/* Valid fast-mode parameters for a dtype (FORMAT.md section 2). */
 int enec_params_valid(const enec_params *p, const enec_dtype_info *di);
 
 /* Product of a shape, or 0 with *overflow set. */

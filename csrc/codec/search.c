@@ -1,4 +1,4 @@
-/* search.c - the per-tensor parameter search of FORMAT.md section 5: one histogram pass, then an exhaustive search. */
+/* search.c - the fast mode's per-tensor parameter search of FORMAT.md section 5: one histogram pass, then an exhaustive search. */
 #include <stdlib.h>
 #include "../common/internal.h"
 #include "elements.h"
@@ -15,26 +15,29 @@ static unsigned bitlen(unsigned v)
 }
 static unsigned ceil_log2(unsigned v) { return v <= 1 ? 0 : bitlen(v - 1); }
 
-void enec_histogram_add(const uint8_t *src, uint64_t begin, uint64_t end, enec_dtype dtype, uint64_t *hist)
+void enec_histogram_add(const enec_dtype_info *di, const uint8_t *src, uint64_t begin, uint64_t end, uint64_t *hist)
 {
-    switch (dtype) {
-    case ENEC_DTYPE_BF16:
-        for (uint64_t i = begin; i < end; i++) hist[bf16_exp(enec_load16(src + 2 * i))]++;
-        break;
-    case ENEC_DTYPE_FP16:
-        for (uint64_t i = begin; i < end; i++) hist[fp16_exp(enec_load16(src + 2 * i))]++;
-        break;
-    case ENEC_DTYPE_FP32:
-        for (uint64_t i = begin; i < end; i++) hist[bf16_exp(enec_load16(src + 4 * i + 2))]++;
-        break;
-    default: break;
-    }
+    /* The exponent of every coded dtype sits in its top 16 bits. */
+    const unsigned isz = di->itemsize, hi = isz > 2 ? isz - 2 : 0, M = di->mbits - 8 * hi, E = di->ebits;
+    if (isz == 1)
+        for (uint64_t i = begin; i < end; i++) hist[enec_exp_part(src[i], M, E)]++;
+    else
+        for (uint64_t i = begin; i < end; i++) hist[enec_exp_part(enec_load16(src + isz * i + hi), M, E)]++;
 }
 
-void enec_histogram_ref(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+void enec_histogram_ref(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
     memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
-    enec_histogram_add(src, 0, count, dtype, hist);
+    enec_histogram_add(di, src, 0, count, hist);
+}
+
+int enec_params_cover(const enec_params *p, const uint64_t *hist, unsigned ebits)
+{
+    for (unsigned x = 0; x < (1u << ebits); x++) {
+        int d = (int)p->b - (int)x;
+        if (hist[x] && (d < -(1 << (p->n - 1)) || d > (1 << (p->n - 1)) - 1)) return 0;
+    }
+    return 1;
 }
 
 void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_params *out)
@@ -86,11 +89,10 @@ void enec_params_from_histogram(const uint64_t *hist, unsigned ebits, enec_param
 }
 
 typedef struct {
-    const enec_kernels *k;
+    enec_hist_fn fn;
+    const enec_dtype_info *di;
     const uint8_t *src;
     uint64_t count;
-    enec_dtype dtype;
-    uint32_t itemsize;
     uint64_t (*hist)[ENEC_HIST_BINS];
 } hist_ctx;
 
@@ -100,22 +102,23 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     hist_ctx *c = (hist_ctx *)ctx;
     uint64_t lo = begin * ENEC_BLOCK, hi = end * ENEC_BLOCK;
     if (hi > c->count) hi = c->count;
-    c->k->histogram(c->src + lo * c->itemsize, hi - lo, c->dtype, c->hist[worker]);
+    c->fn(c->di, c->src + lo * c->di->itemsize, hi - lo, c->hist[worker]);
     return 0;
 }
 
-size_t enec_histogram_parallel(const enec_kernels *k, int threads, const uint8_t *src, uint64_t count,
-                               enec_dtype dtype, uint64_t *hist)
+size_t enec_histogram_parallel(const enec_block_kernels *k, int threads, const uint8_t *src, uint64_t count,
+                               const enec_dtype_info *di, uint64_t *hist)
 {
+    enec_hist_fn fn = enec_histogram_for(k, di->dtype);
     uint64_t chunks = (count + ENEC_BLOCK - 1) / ENEC_BLOCK;
     int t = enec_resolve_threads(threads, chunks);
     if (t <= 1) {
-        k->histogram(src, count, dtype, hist);
+        fn(di, src, count, hist);
         return 0;
     }
     uint64_t (*parts)[ENEC_HIST_BINS] = calloc((size_t)t, sizeof *parts);
     if (!parts) return ENEC_ERROR(NOMEM);
-    hist_ctx c = {k, src, count, dtype, enec_dtype_lookup(dtype)->itemsize, parts};
+    hist_ctx c = {fn, di, src, count, parts};
     size_t r = enec_parallel_for(t, chunks, hist_range, &c);
     memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
     for (int w = 0; w < t; w++)
@@ -129,8 +132,7 @@ size_t enec_search_params(const void *src, uint64_t count, enec_dtype dtype, ene
     const enec_dtype_info *di = enec_dtype_lookup(dtype);
     if (!di || !out || count == 0 || !src) return ENEC_ERROR(BAD_ARGUMENT);
     uint64_t hist[ENEC_HIST_BINS];
-    size_t r = enec_histogram_parallel(enec_kernels_get(ENEC_BACKEND_AUTO), 0, (const uint8_t *)src, count,
-                                       dtype, hist);
+    size_t r = enec_histogram_parallel(enec_kernels_get(ENEC_BACKEND_AUTO), 0, (const uint8_t *)src, count, di, hist);
     if (enec_is_error(r)) return r;
     enec_params_from_histogram(hist, di->ebits, out);
     return 0;

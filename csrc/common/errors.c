@@ -21,6 +21,7 @@ const char *enec_error_name(size_t code)
     case ENEC_ERR_THREADS: return "could not start worker threads";
     case ENEC_ERR_BACKEND: return "backend not available on this CPU or build";
     case ENEC_ERR_TOO_LARGE: return "stream decodes to more bytes than the allowed maximum";
+    case ENEC_ERR_UNSUPPORTED: return "stream uses a format version, mode or dtype this build cannot read";
     default: return "unknown error";
     }
 }

@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../codec/elements.h"
-#include "../codec/layout.h"
-#include "../codec/search.h"
+#include "../codec/frame.h"
 #include "isa.h"
 #include "host.h"
 
@@ -145,264 +144,197 @@ void enec_npu_fill_tables(uint8_t *tab, const enec_params *p, unsigned ebits)
     for (unsigned y = 0; y < (1u << p->n); y++) enec_store16(tab + 512 + 2 * y, (uint16_t)enec_uncode(p->b, y, p->n, ebits));
 }
 
-static int params_cover(const enec_params *p, const uint64_t *hist, unsigned ebits)
+int enec_npu_dtype_ok(const enec_dtype_info *di)
 {
-    for (unsigned x = 0; x < (1u << ebits); x++) {
-        int dd = (int)p->b - (int)x;
-        if (hist[x] && (dd < -(1 << (p->n - 1)) || dd > (1 << (p->n - 1)) - 1)) return 0;
-    }
-    return 1;
+    return di && (di->dtype == ENEC_DTYPE_BF16 || di->dtype == ENEC_DTYPE_FP16 || di->dtype == ENEC_DTYPE_FP32);
 }
 
-static int tensor_ok(const enec_tensor *t, uint64_t *count)
-{
-    if (!t || t->dtype > ENEC_DTYPE_FP32 || t->ndim > ENEC_MAX_NDIM || t->descr_len > ENEC_MAX_DESCR ||
-        (t->descr_len && !t->descr) || t->itemsize == 0)
-        return 0;
-    const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
-    if (di && t->itemsize != di->itemsize) return 0;
-    int ovf;
-    *count = enec_shape_count(t->shape, t->ndim, &ovf);
-    return !ovf && *count <= (UINT64_MAX - 4096) / t->itemsize;
-}
-
-static size_t write_stored(uint8_t *dst, const uint8_t *src, const enec_tensor *t, uint64_t count)
-{
-    uint64_t nbytes = count * t->itemsize;
-    size_t hs = enec_write_header(dst, t, 0, NULL, count, nbytes, enec_crc32c(0, src, (size_t)nbytes));
-    if (nbytes) memcpy(dst + hs, src, (size_t)nbytes);
-    return hs + (size_t)nbytes;
-}
-
-
-size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst_, size_t cap, const void *src_,
-                         const enec_tensor *t, const enec_params *forced, npu_report *rep)
-{
-    uint8_t *dst = (uint8_t *)dst_;
-    const uint8_t *src = (const uint8_t *)src_;
-    uint64_t count;
-    if (report_init(rep, cfg, variant)) return ENEC_ERROR(NOMEM);
-    if (variant < 0 || variant >= NPU_VARIANTS || !tensor_ok(t, &count) || !dst || (!src && count))
-        return ENEC_ERROR(BAD_ARGUMENT);
-    const uint64_t nbytes = count * t->itemsize;
-    const uint64_t stored = enec_header_bytes(t->ndim, t->descr_len) + nbytes;
-    const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
-    rep->original_bytes = nbytes;
-    if (variant == NPU_V0 && (!di || count == 0)) return ENEC_ERROR(BAD_ARGUMENT);
-    if (variant != NPU_V0 && cap < stored) return ENEC_ERROR(DST_TOO_SMALL);
-    if (variant != NPU_V0 && (!di || count == 0)) return rep->stream_bytes = write_stored(dst, src, t, count);
-
-    /* Parameters: the host's search (FORMAT.md section 5), as the CPU codec. */
-    uint64_t hist[ENEC_HIST_BINS];
-    enec_histogram_ref(src, count, t->dtype, hist);
-    enec_params p;
-    if (forced) {
-        p = *forced;
-        p.bits = 0;
-        if (!enec_params_valid(&p, di)) return ENEC_ERROR(BAD_ARGUMENT);
-        if (!params_cover(&p, hist, di->ebits)) return ENEC_ERROR(PARAMS);
-    } else {
-        enec_params_from_histogram(hist, di->ebits, &p);
-    }
-
+/* ---- V1..V3 as a tensor backend of the frame layer (frame.h) -------------------
+ * The frame chooses the parameters, writes the header and block table,
+ * computes and checks the CRCs and falls back to a stored stream; the
+ * device runs the kernels, the cross-core scan and the HIGH moves. */
+typedef struct {
+    const npu_config *cfg;
+    int variant;
+    npu_report *rep;
     npu_device d;
-    if (enec_npu_device_init(&d, cfg)) {
-        size_t e = device_error(&d, rep);
-        enec_npu_device_free(&d);
-        return e;
-    }
-    if (variant == NPU_V0) {
-        size_t rr = enec_npu_v0_compress(&d, rep, dst, cap, src, t, count, &p);
-        if (d.err) rr = device_error(&d, rep);
-        else enec_npu_finish_report(&d, rep);
-        enec_npu_device_free(&d);
-        return rr;
-    }
-
-    enec_layout l;
-    enec_layout_init(&l, di, &p, count, t->ndim, t->descr_len);
-    if (l.header_size + l.fixed_size >= stored) {
-        enec_npu_device_free(&d);
-        return rep->stream_bytes = write_stored(dst, src, t, count);
-    }
-    rep->nblocks = l.nblocks;
-    size_t result = 0;
-    uint64_t stage_block = (uint64_t)ENEC_BLOCK * (p.n - p.m) / 8;
-    uint8_t *stage = (uint8_t *)malloc(stage_block * l.nblocks + 1);
-    uint32_t *F = (uint32_t *)calloc(l.nblocks, sizeof(uint32_t));
-    uint32_t *hsz = (uint32_t *)calloc(l.nblocks, sizeof(uint32_t));
-    uint64_t *at = (uint64_t *)calloc(l.nblocks, sizeof(uint64_t));
-    uint8_t tables[1536];
-    enec_npu_fill_tables(tables, &p, di->ebits);
-    if (!stage || !F || !hsz || !at) {
-        result = ENEC_ERROR(NOMEM);
-        goto done;
-    }
+    int live;                /* d is initialised */
     npu_job j;
-    memset(&j, 0, sizeof j);
-    j.d = &d, j.l = &l, j.variant = variant, j.F = F, j.stage_block = stage_block;
+    uint8_t *stage;
+    uint32_t *F;
+    uint64_t *at;
+    uint8_t tables[1536];
+} npu_run;
+
+static int run_supports(void *ctx, const enec_dtype_info *di, enec_mode mode)
+{
+    (void)ctx;
+    return mode == ENEC_MODE_FAST && enec_npu_dtype_ok(di);
+}
+
+/* The device, set up before the frame runs so that a bad configuration is
+ * reported whatever the data (0 or an error code). */
+static size_t run_init(npu_run *u, const npu_config *cfg, int variant, npu_report *rep)
+{
+    memset(u, 0, sizeof *u);
+    u->cfg = cfg, u->variant = variant, u->rep = rep, u->live = 1;
+    return enec_npu_device_init(&u->d, cfg) ? device_error(&u->d, rep) : 0;
+}
+
+/* Host arrays for a launch over l. */
+static size_t run_start(npu_run *u, const enec_layout *l)
+{
+    u->rep->nblocks = l->nblocks;
+    u->F = (uint32_t *)calloc(l->nblocks, sizeof(uint32_t));
+    u->at = (uint64_t *)calloc(l->nblocks, sizeof(uint64_t));
+    if (!u->F || !u->at) return ENEC_ERROR(NOMEM);
+    enec_npu_fill_tables(u->tables, &l->p, l->di->ebits);
+    memset(&u->j, 0, sizeof u->j);
+    u->j.d = &u->d, u->j.l = l, u->j.variant = u->variant, u->j.F = u->F, u->j.at = u->at;
+    return 0;
+}
+
+static size_t run_encode(void *ctx, const enec_layout *l, const uint8_t *src, uint8_t *dst, uint32_t *var_size)
+{
+    npu_run *u = (npu_run *)ctx;
+    size_t r = run_start(u, l);
+    if (r) return r;
+    const uint64_t nbytes = l->count * l->di->itemsize, stored = l->table_off + nbytes;
+    u->j.stage_block = (uint64_t)ENEC_BLOCK * (l->p.n - l->p.m) / 8;
+    u->stage = (uint8_t *)malloc(u->j.stage_block * l->nblocks + 1);
+    if (!u->stage) return ENEC_ERROR(NOMEM);
     /* Global memory holds the tensor, the stream and the staging area. */
-    if (enec_npu_gm_place(&d, &j.src, (void *)src, nbytes) || enec_npu_gm_place(&d, &j.dst, dst, stored) ||
-        enec_npu_gm_place(&d, &j.stage, stage, stage_block * l.nblocks) ||
-        enec_npu_gm_place(&d, &j.tables, tables, sizeof tables)) {
-        result = device_error(&d, rep);
-        goto done;
+    if (enec_npu_gm_place(&u->d, &u->j.src, (void *)src, nbytes) || enec_npu_gm_place(&u->d, &u->j.dst, dst, stored) ||
+        enec_npu_gm_place(&u->d, &u->j.stage, u->stage, u->j.stage_block * l->nblocks) ||
+        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables))
+        return device_error(&u->d, u->rep);
+    for (int c = 0; c < u->cfg->cores && !u->d.err; c++) enec_npu_encode_core(&u->j, c);
+    if (u->d.err) return device_error(&u->d, u->rep);
+    u->rep->slots = u->j.slots;
+    enec_npu_end_phase(&u->d, u->rep, 0);
+    const uint64_t gbytes = enec_high_group_bytes(&l->p);
+    for (uint64_t i = 0; i < l->nblocks; i++) var_size[i] = (uint32_t)(u->F[i] * gbytes);
+    return 0;
+}
+
+static size_t run_place(void *ctx, const enec_layout *l, uint8_t *dst, const uint32_t *var_size)
+{
+    npu_run *u = (npu_run *)ctx;
+    (void)dst; /* j.dst is this stream */
+    uint32_t *sizes = (uint32_t *)malloc(sizeof(uint32_t) * l->nblocks + 1);
+    if (!sizes) return ENEC_ERROR(NOMEM);
+    memcpy(sizes, var_size, sizeof(uint32_t) * l->nblocks);
+    int bad = enec_npu_scan_sizes(&u->d, u->rep, sizes, l->nblocks, l->high_off, u->at) ||
+              enec_npu_move_payloads(&u->d, u->rep, &u->j, sizes, u->at);
+    free(sizes);
+    if (bad) return device_error(&u->d, u->rep);
+    u->rep->coded = 1;
+    return 0;
+}
+
+static size_t run_decode(void *ctx, const enec_layout *l, const uint8_t *src, uint8_t *dst, const uint32_t *var_size,
+                         const int64_t *aux)
+{
+    npu_run *u = (npu_run *)ctx;
+    size_t r = run_start(u, l);
+    if (r) return r;
+    uint64_t var = 0;
+    uint32_t *sizes = (uint32_t *)malloc(sizeof(uint32_t) * l->nblocks + 1);
+    if (!sizes) return ENEC_ERROR(NOMEM);
+    for (uint64_t i = 0; i < l->nblocks; i++) u->F[i] = (uint32_t)aux[i], sizes[i] = var_size[i], var += var_size[i];
+    if (enec_npu_gm_place(&u->d, &u->j.src, (void *)src, l->high_off + var) ||
+        enec_npu_gm_place(&u->d, &u->j.dst, dst, l->count * l->di->itemsize) ||
+        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables) ||
+        enec_npu_scan_sizes(&u->d, u->rep, sizes, l->nblocks, l->high_off, u->at)) {
+        free(sizes);
+        return device_error(&u->d, u->rep);
     }
-    for (int c = 0; c < cfg->cores && !d.err; c++) enec_npu_encode_core(&j, c);
-    if (d.err) {
-        result = device_error(&d, rep);
-        goto done;
+    free(sizes);
+    /* the scan phases ran first; the main kernel is phase 0 in the report */
+    for (int c = 0; c < u->cfg->cores && !u->d.err; c++) enec_npu_decode_core(&u->j, c);
+    if (u->d.err) return device_error(&u->d, u->rep);
+    u->rep->slots = u->j.slots;
+    enec_npu_end_phase(&u->d, u->rep, 0);
+    u->rep->coded = 1;
+    return 0;
+}
+
+static const enec_tensor_backend npu_backend = {"npu", run_supports, run_encode, run_place, run_decode};
+
+/* After a launch: the report's totals, and the device and host arrays freed. */
+static size_t run_end(npu_run *u, size_t result)
+{
+    if (u->live) {
+        if (!enec_is_error(result) && u->rep->bytes_in + u->rep->bytes_out) enec_npu_finish_report(&u->d, u->rep);
+        enec_npu_device_free(&u->d);
     }
-    rep->slots = j.slots;
-    enec_npu_end_phase(&d, rep, 0);
-    const uint64_t gbytes = enec_high_group_bytes(&p);
-    uint64_t high = 0;
-    for (uint64_t i = 0; i < l.nblocks; i++) hsz[i] = (uint32_t)(F[i] * gbytes), high += hsz[i];
-    if (l.header_size + l.fixed_size + high >= stored) {
-        /* Coding did not pay: the host writes a stored stream, as the CPU codec does. */
-        enec_npu_finish_report(&d, rep);
-        result = write_stored(dst, src, t, count);
-    } else if (enec_npu_scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at) || enec_npu_move_payloads(&d, rep, &j, hsz, at)) {
-        result = device_error(&d, rep);
-        goto done;
-    } else {
-        /* The block table: CRCs are the host's (not part of the modelled kernels). */
-        for (uint64_t i = 0; i < l.nblocks; i++) {
-            uint8_t *e = dst + l.table_off + ENEC_TABLE_ENTRY * i;
-            enec_store32(e, enec_crc32c(0, src + i * ENEC_BLOCK * t->itemsize,
-                                        (size_t)enec_block_valid(&l, i) * t->itemsize));
-            enec_store32(e + 4, hsz[i]);
-        }
-        size_t tb = (size_t)(ENEC_TABLE_ENTRY * l.nblocks);
-        enec_store32(dst + l.table_off + tb, enec_crc32c(0, dst + l.table_off, tb));
-        enec_write_header(dst, t, 1, &p, count, l.fixed_size + high, 0);
-        enec_npu_finish_report(&d, rep);
-        result = (size_t)(l.header_size + l.fixed_size + high);
-        rep->coded = 1;
-    }
-    rep->stream_bytes = result;
-done:
-    free(stage);
-    free(F);
-    free(hsz);
-    free(at);
-    enec_npu_device_free(&d);
+    free(u->stage), free(u->F), free(u->at);
     return result;
 }
 
-/* The checks the CPU decoder makes on a block's mask before decoding. */
-static int64_t mask_flags(const enec_layout *l, const uint8_t *mask, uint32_t B, uint32_t high_size)
+size_t enec_npu_compress(const npu_config *cfg, int variant, void *dst, size_t cap, const void *src,
+                         const enec_tensor *t, const enec_params *forced, npu_report *rep)
 {
-    uint32_t G = B / l->p.L, F = 0;
-    for (uint32_t i = 0; i < G / 8; i++) F += (uint32_t)__builtin_popcount(mask[i]);
-    if (G & 7) {
-        if (mask[G >> 3] >> (G & 7)) return -1;
-        F += (uint32_t)__builtin_popcount(mask[G >> 3]);
-    }
-    if ((uint64_t)F * enec_high_group_bytes(&l->p) != high_size) return -1;
-    if (F && l->p.m == l->p.n) return -1;
-    return F;
-}
-
-size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst_, size_t cap, const void *src_,
-                           size_t size, npu_report *rep)
-{
-    uint8_t *dst = (uint8_t *)dst_;
-    const uint8_t *src = (const uint8_t *)src_;
+    uint64_t count, nbytes;
     if (report_init(rep, cfg, variant)) return ENEC_ERROR(NOMEM);
-    if (variant < 0 || variant >= NPU_VARIANTS || !src || (!dst && cap)) return ENEC_ERROR(BAD_ARGUMENT);
-    npu_device d;
+    if (variant < 0 || variant >= NPU_VARIANTS || !enec_tensor_check(t, &count, &nbytes) || !dst || (!src && count))
+        return ENEC_ERROR(BAD_ARGUMENT);
+    rep->original_bytes = nbytes;
+    enec_options o = {0};
+    o.params = forced;
     if (variant == NPU_V0) {
+        /* V0 writes its own container (docs/NPU.md), with the parameters the
+         * fast mode would choose. */
+        const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
+        if (!enec_npu_dtype_ok(di) || count == 0) return ENEC_ERROR(BAD_ARGUMENT);
+        const enec_mode_ops *mo = enec_mode_lookup(ENEC_MODE_FAST);
+        enec_layout l;
+        enec_params p = {0, 1, 0, 16, 0};
+        enec_frame_layout(&l, mo, di, &p, count, t->ndim, t->descr_len);
+        size_t r = mo->choose(&l, (const uint8_t *)src, &o, &enec_kernels_ref, &p);
+        if (enec_is_error(r)) return r;
+        npu_device d;
         if (enec_npu_device_init(&d, cfg)) {
             size_t e = device_error(&d, rep);
             enec_npu_device_free(&d);
             return e;
         }
-        size_t rr = enec_npu_v0_decompress(&d, rep, dst, cap, src, size);
+        size_t rr = enec_npu_v0_compress(&d, rep, dst, cap, (const uint8_t *)src, t, count, &p);
+        if (d.err) rr = device_error(&d, rep);
+        else enec_npu_finish_report(&d, rep);
+        enec_npu_device_free(&d);
+        return rr;
+    }
+    npu_run u;
+    size_t r = run_init(&u, cfg, variant, rep);
+    if (!r) r = enec_frame_compress(dst, cap, src, t, &o, &npu_backend, &u);
+    if (!enec_is_error(r)) rep->stream_bytes = r, rep->coded = ((const uint8_t *)dst)[6] != ENEC_MODE_STORED;
+    return run_end(&u, r);
+}
+
+size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst, size_t cap, const void *src, size_t size,
+                           npu_report *rep)
+{
+    if (report_init(rep, cfg, variant)) return ENEC_ERROR(NOMEM);
+    if (variant < 0 || variant >= NPU_VARIANTS || !src || (!dst && cap)) return ENEC_ERROR(BAD_ARGUMENT);
+    if (variant == NPU_V0) {
+        npu_device d;
+        if (enec_npu_device_init(&d, cfg)) {
+            size_t e = device_error(&d, rep);
+            enec_npu_device_free(&d);
+            return e;
+        }
+        size_t rr = enec_npu_v0_decompress(&d, rep, dst, cap, (const uint8_t *)src, size);
         if (d.err && d.err != NPU_ERR_CORRUPT) rr = device_error(&d, rep);
         else if (!enec_is_error(rr)) enec_npu_finish_report(&d, rep);
         enec_npu_device_free(&d);
         return rr;
     }
-    enec_header h;
-    size_t r = enec_read_header(src, size, &h);
-    if (enec_is_error(r)) return r;
-    if (size != h.stream_size) return ENEC_ERROR(CORRUPT);
-    if (cap < h.original_size) return ENEC_ERROR(DST_TOO_SMALL);
-    rep->original_bytes = h.original_size;
-    rep->stream_bytes = size;
-    if (h.mode == 0) {
-        const uint8_t *payload = src + h.header_size;
-        if (enec_crc32c(0, payload, (size_t)h.payload_size) != enec_load32(src + 40)) return ENEC_ERROR(CORRUPT);
-        if (h.payload_size) memcpy(dst, payload, (size_t)h.payload_size);
-        return (size_t)h.original_size;
-    }
-    enec_layout l;
-    const enec_dtype_info *di = enec_dtype_lookup(h.tensor.dtype);
-    enec_layout_init(&l, di, &h.params, h.count, h.tensor.ndim, h.tensor.descr_len);
-    rep->nblocks = l.nblocks;
-    uint32_t *F = (uint32_t *)calloc(l.nblocks, sizeof(uint32_t));
-    uint32_t *hsz = (uint32_t *)calloc(l.nblocks, sizeof(uint32_t));
-    uint64_t *at = (uint64_t *)calloc(l.nblocks, sizeof(uint64_t));
-    uint8_t tables[1536];
-    size_t result = (size_t)h.original_size;
-    if (!F || !hsz || !at) {
-        free(F), free(hsz), free(at);
-        return ENEC_ERROR(NOMEM);
-    }
-    /* The host validates what the CPU decoder validates, before launching. */
-    const uint64_t gbytes = enec_high_group_bytes(&l.p);
-    for (uint64_t i = 0; i < l.nblocks; i++) {
-        hsz[i] = enec_load32(src + l.table_off + ENEC_TABLE_ENTRY * i + 4);
-        int64_t f = mask_flags(&l, src + l.mask_off + i * l.mask_block, enec_block_B(&l, i), hsz[i]);
-        if (f < 0) {
-            result = ENEC_ERROR(CORRUPT);
-            goto out;
-        }
-        F[i] = (uint32_t)f;
-        (void)gbytes;
-    }
-    enec_npu_fill_tables(tables, &l.p, di->ebits);
-    if (enec_npu_device_init(&d, cfg)) {
-        result = device_error(&d, rep);
-        goto outd;
-    }
-    npu_job j;
-    memset(&j, 0, sizeof j);
-    j.d = &d, j.l = &l, j.variant = variant, j.F = F, j.at = at;
-    if (enec_npu_gm_place(&d, &j.src, (void *)src, size) ||
-        enec_npu_gm_place(&d, &j.dst, dst, h.original_size) ||
-        enec_npu_gm_place(&d, &j.tables, tables, sizeof tables)) {
-        result = device_error(&d, rep);
-        goto outd;
-    }
-    if (enec_npu_scan_sizes(&d, rep, hsz, l.nblocks, l.high_off, at)) {
-        result = device_error(&d, rep);
-        goto outd;
-    }
-    /* the scan phases ran first; the main kernel is phase 0 in the report */
-    for (int c = 0; c < cfg->cores && !d.err; c++) enec_npu_decode_core(&j, c);
-    if (d.err) {
-        result = device_error(&d, rep);
-        goto outd;
-    }
-    rep->slots = j.slots;
-    enec_npu_end_phase(&d, rep, 0);
-    enec_npu_finish_report(&d, rep);
-    rep->coded = 1;
-    for (uint64_t i = 0; i < l.nblocks; i++) {
-        uint32_t isz = di->itemsize;
-        if (enec_crc32c(0, dst + i * ENEC_BLOCK * isz, (size_t)enec_block_valid(&l, i) * isz) !=
-            enec_load32(src + l.table_off + ENEC_TABLE_ENTRY * i)) {
-            result = ENEC_ERROR(CORRUPT);
-            break;
-        }
-    }
-outd:
-    enec_npu_device_free(&d);
-out:
-    free(F), free(hsz), free(at);
-    return result;
+    npu_run u;
+    size_t r = run_init(&u, cfg, variant, rep);
+    if (!r) r = enec_frame_decompress(dst, cap, src, size, NULL, &npu_backend, &u);
+    if (!enec_is_error(r)) rep->original_bytes = r, rep->stream_bytes = size;
+    return run_end(&u, r);
 }
 
 int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap)

@@ -15,6 +15,9 @@ int enec_npu_move_payloads(npu_device *d, npu_report *r, npu_job *j, const uint3
 /* Forward (256 x u16 at 0) and inverse (512 x u16 at 512) transform tables, 1536 bytes. */
 void enec_npu_fill_tables(uint8_t *tab, const enec_params *p, unsigned ebits);
 
+/* The dtypes the NPU kernels implement: bfloat16, float16, float32. */
+int enec_npu_dtype_ok(const enec_dtype_info *di);
+
 /* V0 (v0.c): the whole launch on an initialised device; the caller reports
  * a device error and finishes the report. */
 size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst, size_t cap, const uint8_t *src,

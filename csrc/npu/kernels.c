@@ -325,7 +325,8 @@ static void split(kctx *k, uint32_t S, const slot_plan *sp, uint32_t B, uint32_t
         v_ands16(d, S + sp->raw2, t, 0xFFFF, 0, B);
         u = k->z;
         break;
-    default: break;
+    case ENEC_DTYPE_BF16: break;
+    default: return; /* the driver launches bfloat16, float16 and float32 only (enec_npu_dtype_ok) */
     }
     v_shr16(d, y, u, 7, 0, B);
     v_ands16(d, y, y, 0xFF, 0, B);
@@ -596,7 +597,8 @@ static void recombine(kctx *k, uint32_t S, const slot_plan *sp, uint32_t g, cons
         v_shl16(d, t, t, 8, B);
         v_or16(d, S, y, t, B);
         break;
-    default:
+    case ENEC_DTYPE_BF16:
+    case ENEC_DTYPE_FP32:
         /* sign and mantissa of r8 in place: sign-extend the byte, keep bit 15 and 6..0 */
         v_widen8(d, t, S, B);
         v_shl16(d, t, t, 8, B);
@@ -605,12 +607,13 @@ static void recombine(kctx *k, uint32_t S, const slot_plan *sp, uint32_t g, cons
         v_shl16(d, y, y, 7, B);
         if (k->l->di->dtype == ENEC_DTYPE_BF16) {
             v_or16(d, S, y, t, B);
-        } else {
+        } else { /* float32 */
             v_or16(d, y, y, t, B);
             v_ands16(d, t, S + sp->raw2, 0xFFFF, 0, B);
             v_zip16(d, S, t, y, B);
         }
         break;
+    default: break; /* not launched (enec_npu_dtype_ok) */
     }
 }
 

@@ -6,7 +6,7 @@
 #include "../python/glue.h"
 
 static PyObject *NpuError;         /* the device refused a kernel (UB overflow, alignment, segment rule) */
-static PyObject *CorruptDataError; /* enec._enec's, so callers catch one class for bad streams */
+static enec_py_errors errors; /* enec._enec's, so callers catch one class for bad streams */
 
 typedef struct {
     const char *key;
@@ -184,7 +184,7 @@ static PyObject *raise_result(size_t code, const npu_report *r)
         PyErr_Format(NpuError, "enec.npu: %s", r->msg);
         return NULL;
     }
-    return enec_py_raise(code, CorruptDataError, "enec.npu");
+    return enec_py_raise(code, &errors, "enec.npu");
 }
 
 static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
@@ -290,9 +290,9 @@ static PyObject *py_v0_info(PyObject *self, PyObject *args)
     if (enec_is_error(r)) {
         /* Name the likely mistake: a damaged V0 container, or another stream given to v0. */
         if (src.len >= 4 && !memcmp(src.buf, "ENV0", 4))
-            PyErr_SetString(CorruptDataError, "enec.npu: damaged V0 container (header or block table)");
+            PyErr_SetString(errors.corrupt, "enec.npu: damaged V0 container (header or block table)");
         else
-            PyErr_SetString(CorruptDataError, "enec.npu: not a V0 container (v0 reads only what "
+            PyErr_SetString(errors.corrupt, "enec.npu: not a V0 container (v0 reads only what "
                                               "compress(a, \"v0\") writes; decode standard streams with v1..v3)");
         PyBuffer_Release(&src);
         return NULL;
@@ -349,9 +349,10 @@ PyMODINIT_FUNC PyInit__npu(void)
 {
     PyObject *core = PyImport_ImportModule("enec._enec");
     if (!core) return NULL;
-    CorruptDataError = PyObject_GetAttrString(core, "CorruptDataError");
+    errors.corrupt = PyObject_GetAttrString(core, "CorruptDataError");
+    errors.unsupported = PyObject_GetAttrString(core, "UnsupportedFormatError");
     Py_DECREF(core);
-    if (!CorruptDataError) return NULL;
+    if (!errors.corrupt || !errors.unsupported) return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (!mod) return NULL;
     NpuError = PyErr_NewExceptionWithDoc("enec.npu.NpuError",

@@ -29,7 +29,7 @@ static uint64_t v0_block_max(const enec_dtype_info *di, unsigned L, unsigned n)
 size_t enec_npu_v0_bound(const enec_tensor *t)
 {
     const enec_dtype_info *di = t ? enec_dtype_lookup(t->dtype) : NULL;
-    if (!di || t->ndim > ENEC_MAX_NDIM) return 0;
+    if (!enec_npu_dtype_ok(di) || t->ndim > ENEC_MAX_NDIM) return 0;
     int ovf;
     uint64_t count = enec_shape_count(t->shape, t->ndim, &ovf);
     if (ovf || count > UINT64_MAX / 8) return 0;
@@ -47,7 +47,7 @@ size_t enec_npu_v0_info(const void *src_, size_t size, enec_tensor *t, uint64_t 
     enec_params p;
     memset(&p, 0, sizeof p);
     p.b = s[7], p.n = s[8], p.L = s[9];
-    if (!di || s[6] > ENEC_MAX_NDIM || !enec_params_valid(&p, di) || s[10] || s[11])
+    if (!enec_npu_dtype_ok(di) || s[6] > ENEC_MAX_NDIM || !enec_params_valid(&p, di) || s[10] || s[11])
         return ENEC_ERROR(CORRUPT);
     t->itemsize = di->itemsize, t->ndim = s[6];
     uint64_t hdr = v0_header(t->ndim);

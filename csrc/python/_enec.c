@@ -4,15 +4,15 @@
 #include "../enec.h"
 #include "glue.h"
 
-static PyObject *CorruptDataError;
+static enec_py_errors errors;
 
-static PyObject *raise_error(size_t code) { return enec_py_raise(code, CorruptDataError, "enec"); }
+static PyObject *raise_error(size_t code) { return enec_py_raise(code, &errors, "enec"); }
 
 /* Fill an enec_tensor from (dtype code, itemsize, shape tuple, descr bytes). */
 static int parse_tensor(int dtype, Py_ssize_t itemsize, PyObject *shape, Py_buffer *descr, enec_tensor *t)
 {
     memset(t, 0, sizeof *t);
-    if (dtype < 0 || dtype > ENEC_DTYPE_FP32 || itemsize < 1 || itemsize > UINT32_MAX) {
+    if (dtype < 0 || dtype >= ENEC_DTYPE_COUNT || itemsize < 1 || itemsize > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "enec: bad dtype code or itemsize");
         return -1;
     }
@@ -43,17 +43,17 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"data", "dtype", "itemsize", "shape", "descr", "threads", "stored", "params",
-                             "backend", NULL};
+                             "backend", "mode", NULL};
     Py_buffer src = {0}, descr = {0};
-    int dtype, threads = 0, stored = 0, backend = 0;
+    int dtype, threads = 0, stored = 0, backend = 0, mode = ENEC_MODE_FAST;
     Py_ssize_t itemsize;
     PyObject *shape, *params = Py_None, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipOi", kwlist, &src, &dtype, &itemsize, &shape,
-                                     &descr, &threads, &stored, &params, &backend))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*inOy*|ipOii", kwlist, &src, &dtype, &itemsize, &shape,
+                                     &descr, &threads, &stored, &params, &backend, &mode))
         return NULL;
     enec_tensor t;
     enec_params p = {0};
-    enec_options o = {.threads = threads, .backend = backend, .force_stored = stored};
+    enec_options o = {.threads = threads, .backend = backend, .force_stored = stored, .mode = mode};
     size_t bound, r;
     if (parse_tensor(dtype, itemsize, shape, &descr, &t) < 0) goto done;
     if (params != Py_None) {
@@ -92,6 +92,13 @@ done:
     return out;
 }
 
+/* The Python name of a stream mode: "stored", "fast". */
+static const char *mode_name(int mode)
+{
+    static const char *const names[ENEC_MODE_COUNT] = {[ENEC_MODE_STORED] = "stored", [ENEC_MODE_FAST] = "fast"};
+    return mode >= 0 && mode < ENEC_MODE_COUNT && names[mode] ? names[mode] : "unknown";
+}
+
 static PyObject *header_dict(const enec_header *h)
 {
     PyObject *shape = PyTuple_New(h->tensor.ndim);
@@ -106,7 +113,7 @@ static PyObject *header_dict(const enec_header *h)
     }
     PyObject *params = Py_None;
     Py_INCREF(Py_None);
-    if (h->mode == 1) {
+    if (h->mode != ENEC_MODE_STORED) {
         Py_DECREF(Py_None);
         params = Py_BuildValue("(iiii)", h->params.b, h->params.n, h->params.m, h->params.L);
         if (!params) {
@@ -115,7 +122,7 @@ static PyObject *header_dict(const enec_header *h)
         }
     }
     return Py_BuildValue("{s:I,s:s,s:i,s:I,s:N,s:y#,s:N,s:K,s:K,s:K,s:K,s:K,s:K}", "version", h->version,
-                         "mode", h->mode ? "coded" : "stored", "dtype", (int)h->tensor.dtype, "itemsize",
+                         "mode", mode_name((int)h->mode), "dtype", (int)h->tensor.dtype, "itemsize",
                          h->tensor.itemsize, "shape", shape, "descr", h->tensor.descr ? h->tensor.descr : "",
                          (Py_ssize_t)h->tensor.descr_len, "params", params, "count",
                          (unsigned long long)h->count, "nblocks", (unsigned long long)h->nblocks,
@@ -133,7 +140,7 @@ static PyObject *py_read_header(PyObject *self, PyObject *args)
     enec_header h;
     PyObject *res = NULL;
     size_t r = enec_read_header(src.buf, (size_t)src.len, &h);
-    if (enec_is_error(r)) raise_error(r);
+    if (enec_is_error(r)) enec_py_raise_stream(r, &errors, "enec", src.buf, (size_t)src.len);
     else res = header_dict(&h);
     PyBuffer_Release(&src);
     return res;
@@ -153,10 +160,11 @@ static PyObject *py_decompress_into(PyObject *self, PyObject *args, PyObject *kw
     Py_BEGIN_ALLOW_THREADS
     r = enec_decompress(dst.buf, (size_t)dst.len, src.buf, (size_t)src.len, &o);
     Py_END_ALLOW_THREADS
+    PyObject *res = enec_is_error(r) ? enec_py_raise_stream(r, &errors, "enec", src.buf, (size_t)src.len)
+                                     : PyLong_FromSize_t(r);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
-    if (enec_is_error(r)) return raise_error(r);
-    return PyLong_FromSize_t(r);
+    return res;
 }
 
 static PyObject *py_search_params(PyObject *self, PyObject *args)
@@ -167,8 +175,9 @@ static PyObject *py_search_params(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*i", &src, &dtype)) return NULL;
     enec_params p;
     size_t r = (size_t)-(ptrdiff_t)ENEC_ERR_BAD_ARGUMENT;
-    Py_ssize_t itemsize = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
-    if (dtype >= ENEC_DTYPE_BF16 && dtype <= ENEC_DTYPE_FP32 && src.len % itemsize == 0) {
+    const enec_dtype_desc *dd = enec_dtype_describe(dtype);
+    if (dd && src.len % dd->itemsize == 0) {
+        Py_ssize_t itemsize = dd->itemsize;
         Py_BEGIN_ALLOW_THREADS
         r = enec_search_params(src.buf, (uint64_t)(src.len / itemsize), (enec_dtype)dtype, &p);
         Py_END_ALLOW_THREADS
@@ -198,6 +207,7 @@ static PyObject *py_backends(PyObject *self, PyObject *args)
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     for (int b = ENEC_BACKEND_SCALAR; b < ENEC_BACKEND_COUNT; b++) {
+        if (!enec_backend_name(b)) continue; /* not in this build */
         PyObject *v = PyLong_FromLong(b);
         if (!v || PyDict_SetItemString(d, enec_backend_name(b), v) < 0) {
             Py_XDECREF(v);
@@ -223,12 +233,43 @@ static PyObject *py_auto_backend(PyObject *self, PyObject *args)
     return PyUnicode_FromString(enec_backend_name(ENEC_BACKEND_AUTO));
 }
 
+static PyObject *py_dtypes(PyObject *self, PyObject *args)
+{
+    (void)self, (void)args;
+    PyObject *list = PyList_New(0);
+    for (int d = 0; list && d < ENEC_DTYPE_COUNT; d++) {
+        const enec_dtype_desc *dd = enec_dtype_describe(d);
+        if (!dd) continue;
+        PyObject *row = Py_BuildValue("{s:i,s:s,s:I,s:I,s:I,s:I}", "code", (int)dd->dtype, "name", dd->name,
+                                      "itemsize", dd->itemsize, "ebits", dd->ebits, "mbits", dd->mbits, "rawbits",
+                                      dd->rawbits);
+        if (!row || PyList_Append(list, row) < 0) Py_CLEAR(list);
+        Py_XDECREF(row);
+    }
+    return list;
+}
+
+static PyObject *py_modes(PyObject *self, PyObject *args)
+{
+    (void)self, (void)args;
+    PyObject *d = PyDict_New();
+    for (int m = 0; d && m < ENEC_MODE_COUNT; m++) {
+        PyObject *v = PyLong_FromLong(m);
+        if (!v || PyDict_SetItemString(d, mode_name(m), v) < 0) Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
 static PyMethodDef methods[] = {
+    {"dtypes", py_dtypes, METH_NOARGS,
+     "dtypes() -> [{code, name, itemsize, ebits, mbits, rawbits}]: the C table of coded dtypes"},
+    {"modes", py_modes, METH_NOARGS, "modes() -> {name: code} of every stream mode this build reads"},
     {"backend_ids", py_backends, METH_NOARGS, "backend_ids() -> {name: id} of every backend this build knows"},
     {"backend_available", py_backend_available, METH_VARARGS, "backend_available(id) -> bool"},
     {"auto_backend", py_auto_backend, METH_NOARGS, "auto_backend() -> name of the backend 'auto' picks"},
     {"compress", (PyCFunction)(void (*)(void))py_compress, METH_VARARGS | METH_KEYWORDS,
-     "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None) -> bytes"},
+     "compress(data, dtype, itemsize, shape, descr, threads=0, stored=False, params=None, backend=0, mode=1) -> bytes"},
     {"read_header", py_read_header, METH_VARARGS, "read_header(data) -> dict: parse and validate a stream header"},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_VARARGS | METH_KEYWORDS,
      "decompress_into(data, out, threads=0, backend=0, max_size=0) -> int: decode into a writable buffer"},
@@ -240,20 +281,47 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_enec", "enec C core", -1, methods,
                                     NULL, NULL, NULL, NULL};
 
+/* PyModule_AddObjectRef, which Python 3.9 lacks: the module gets its own reference. */
+static int add_ref(PyObject *mod, const char *name, PyObject *obj)
+{
+    Py_INCREF(obj);
+    if (PyModule_AddObject(mod, name, obj) < 0) {
+        Py_DECREF(obj);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__enec(void)
 {
     PyObject *mod = PyModule_Create(&module);
     if (!mod) return NULL;
-    CorruptDataError = PyErr_NewExceptionWithDoc(
+    errors.corrupt = PyErr_NewExceptionWithDoc(
         "enec.CorruptDataError", "The input is not a valid enec stream: damaged, truncated or foreign.",
         PyExc_ValueError, NULL);
-    if (!CorruptDataError || PyModule_AddObject(mod, "CorruptDataError", CorruptDataError) < 0) {
-        Py_XDECREF(CorruptDataError);
+    if (!errors.corrupt || add_ref(mod, "CorruptDataError", errors.corrupt) < 0) {
         Py_DECREF(mod);
         return NULL;
     }
-    Py_INCREF(CorruptDataError);
-    if (PyModule_AddStringConstant(mod, "__version__", ENEC_VERSION_STRING) < 0 ||
+    errors.unsupported = PyErr_NewExceptionWithDoc(
+        "enec.UnsupportedFormatError",
+        "The stream is intact but newer than this build: a format version, mode or dtype it does not know. "
+        "Upgrade enec to read it. A subclass of CorruptDataError.",
+        errors.corrupt, NULL);
+    if (!errors.unsupported || add_ref(mod, "UnsupportedFormatError", errors.unsupported) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    /* The library's own version, which a mismatched build would betray. */
+    if (strcmp(enec_version_string(), ENEC_VERSION_STRING) != 0) {
+        PyErr_Format(PyExc_ImportError, "enec: extension built against enec.h %s but linked with libenec %s",
+                     ENEC_VERSION_STRING, enec_version_string());
+        Py_DECREF(mod);
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(mod, "__version__", enec_version_string()) < 0 ||
+        PyModule_AddIntConstant(mod, "VERSION_NUMBER", (long)enec_version_number()) < 0 ||
+        PyModule_AddIntConstant(mod, "FORMAT_VERSION_MIN", ENEC_FORMAT_VERSION_MIN) < 0 ||
         PyModule_AddIntConstant(mod, "FORMAT_VERSION", ENEC_FORMAT_VERSION) < 0 ||
         PyModule_AddIntConstant(mod, "BLOCK", ENEC_BLOCK) < 0 ||
 #ifdef ENEC_AVX512_EMULATE

@@ -10,9 +10,9 @@
 
 #define TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
 
-/* Scratch layout (ENEC_SCRATCH_BYTES): four lane arrays of ENEC_BLOCK and two of G. */
+/* Kernel scratch layout (ENEC_KERNEL_SCRATCH): three lane arrays of ENEC_BLOCK and two of G. */
 typedef struct {
-    uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
+    uint16_t v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
     uint16_t acc[ENEC_BLOCK / 16], cols[ENEC_BLOCK / 16]; /* cols: flagged groups before each mask byte */
 } scratch;
 
@@ -136,12 +136,13 @@ TARGET static inline __m256i exponents32(const uint8_t *p, enec_dtype dtype)
 /* Weight exponents crowd into a few values: count a 16-value window around
  * the mode of a prefix with byte compares (32 elements per instruction),
  * and the rare exponents outside it one by one. Exact for any data. */
-TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+TARGET static void histogram(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
+    const enec_dtype dtype = di->dtype;
     memset(hist, 0, sizeof(uint64_t) * 256);
     const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
     uint64_t i = count < 2048 ? count : 2048;
-    enec_histogram_add(src, 0, i, dtype, hist);
+    enec_histogram_add(di, src, 0, i, hist);
     unsigned mode = 0;
     for (unsigned x = 1; x <= top; x++)
         if (hist[x] > hist[mode]) mode = x;
@@ -181,7 +182,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
                     (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
         hist[w0 + t] += total[t];
     }
-    enec_histogram_add(src, i, count, dtype, hist);
+    enec_histogram_add(di, src, i, count, hist);
 }
 
 /* ---- encode ------------------------------------------------------------------ */
@@ -206,23 +207,24 @@ TARGET static inline void store_bytes32(uint8_t *out, __m256i a, __m256i b)
     _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
 }
 
-/* Split a full block (valid == B, a multiple of 32) into codes y and raw parts. */
-TARGET static void split(const enec_enc_block *io, scratch *s)
+/* Split a full block (valid == B, a multiple of 32) into codes y and the RAW
+ * section; registered for bfloat16, float16 and float32 only. */
+TARGET static void split(const enec_layout *l, const uint8_t *in, uint32_t valid, uint32_t B, uint16_t *y, uint8_t *raw,
+                         void *scratch_)
 {
-    const enec_params *p = &io->l->p;
+    (void)valid;
+    scratch *s = (scratch *)scratch_;
+    const enec_params *p = &l->p;
     const __m256i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
-    const uint8_t *in = io->in;
-    uint8_t *raw = io->raw;
-    const uint32_t B = io->B;
     uint32_t i = 0;
-    switch (io->l->di->dtype) {
+    switch (l->di->dtype) {
     case ENEC_DTYPE_BF16:
         for (; i < B; i += 32) {
             __m256i r0, r1;
             __m256i y0 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i)), bv, nmask, &r0);
             __m256i y1 = bf16_split(_mm256_loadu_si256((const __m256i *)(in + 2 * i + 32)), bv, nmask, &r1);
-            _mm256_storeu_si256((__m256i *)(s->y + i), y0);
-            _mm256_storeu_si256((__m256i *)(s->y + i + 16), y1);
+            _mm256_storeu_si256((__m256i *)(y + i), y0);
+            _mm256_storeu_si256((__m256i *)(y + i + 16), y1);
             store_bytes32(raw + i, r0, r1);
         }
         break;
@@ -231,17 +233,18 @@ TARGET static void split(const enec_enc_block *io, scratch *s)
         for (; i < B; i += 32) {
             __m256i u0 = _mm256_loadu_si256((const __m256i *)(in + 2 * i));
             __m256i u1 = _mm256_loadu_si256((const __m256i *)(in + 2 * i + 32));
-            _mm256_storeu_si256((__m256i *)(s->y + i), code16(_mm256_and_si256(_mm256_srli_epi16(u0, 10), m1f), bv, nmask));
-            _mm256_storeu_si256((__m256i *)(s->y + i + 16), code16(_mm256_and_si256(_mm256_srli_epi16(u1, 10), m1f), bv, nmask));
+            _mm256_storeu_si256((__m256i *)(y + i), code16(_mm256_and_si256(_mm256_srli_epi16(u0, 10), m1f), bv, nmask));
+            _mm256_storeu_si256((__m256i *)(y + i + 16), code16(_mm256_and_si256(_mm256_srli_epi16(u1, 10), m1f), bv, nmask));
             store_bytes32(raw + i, _mm256_and_si256(u0, mff), _mm256_and_si256(u1, mff));
             __m256i t0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u0, 13), m4), _mm256_and_si256(_mm256_srli_epi16(u0, 8), m3));
             __m256i t1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u1, 13), m4), _mm256_and_si256(_mm256_srli_epi16(u1, 8), m3));
             _mm256_storeu_si256((__m256i *)(s->r3 + i), t0);
             _mm256_storeu_si256((__m256i *)(s->r3 + i + 16), t1);
         }
+        pack(raw + B, s->r3, B, 3);
         break;
     }
-    default: {
+    case ENEC_DTYPE_FP32: {
         const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
         for (; i < B; i += 32) {
             __m256i hi[2], lo[2];
@@ -254,37 +257,30 @@ TARGET static void split(const enec_enc_block *io, scratch *s)
                 _mm256_storeu_si256((__m256i *)(raw + B + 2 * (i + 16 * h)), lo[h]);
             }
             __m256i r0, r1;
-            _mm256_storeu_si256((__m256i *)(s->y + i), bf16_split(hi[0], bv, nmask, &r0));
-            _mm256_storeu_si256((__m256i *)(s->y + i + 16), bf16_split(hi[1], bv, nmask, &r1));
+            _mm256_storeu_si256((__m256i *)(y + i), bf16_split(hi[0], bv, nmask, &r0));
+            _mm256_storeu_si256((__m256i *)(y + i + 16), bf16_split(hi[1], bv, nmask, &r1));
             store_bytes32(raw + i, r0, r1);
         }
         break;
     }
+    default: break; /* not registered for other dtypes */
     }
 }
 
-/* The vector kernels take blocks whose rows are whole vectors: valid == B
- * and G a multiple of 16, which every full block is. A short last block,
- * one per tensor at most, goes to the reference kernel. */
-static int vector_block(uint32_t B, uint32_t valid, unsigned L) { return valid == B && (B / L) % 16 == 0; }
-
-TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
+/* The fast mode's coder on a full block of codes y (G a multiple of 16). */
+TARGET static uint32_t fast_encode(const enec_layout *l, const uint16_t *y, uint32_t B, uint8_t *low, uint8_t *mask,
+                                   uint8_t *high, void *scratch_)
 {
-    if (!vector_block(io->B, io->valid, io->l->p.L)) return enec_encode_block_ref(io, scratch_);
     scratch *s = (scratch *)scratch_;
-    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned n = p->n, m = p->m, L = p->L;
-    const uint32_t B = io->B, G = B / L;
-
-    split(io, s);
-    if (l->di->dtype == ENEC_DTYPE_FP16) pack(io->raw + B, s->r3, B, 3);
+    const uint32_t G = B / L;
 
     /* One pass over the rows: LOW lanes (the m low bits of every code) and
      * the OR of each strided group, a column of the row-major block. */
     const __m256i mmask = splat16((1u << m) - 1);
     for (uint32_t k = 0; k < L; k++) {
-        const uint16_t *row = s->y + k * G;
+        const uint16_t *row = y + k * G;
         uint16_t *lowrow = s->v + k * G;
         for (uint32_t j = 0; j < G; j += 16) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(row + j));
@@ -293,10 +289,9 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
             _mm256_storeu_si256((__m256i *)(s->acc + j), yv);
         }
     }
-    pack(io->low, s->v, B, m);
+    pack(low, s->v, B, m);
 
     /* MASK: a group is flagged when its OR has bits above m. */
-    uint8_t *mask = io->mask;
     const __m128i msh = _mm_cvtsi32_si128((int)m);
     for (uint32_t j = 0; j < G; j += 16) {
         __m256i hi = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(s->acc + j)), msh);
@@ -319,7 +314,7 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
     if (F) {
         pthread_once(&lut_once, lut_init);
         for (uint32_t k = 0; k < L; k++) {
-            const uint16_t *row = s->y + k * G;
+            const uint16_t *row = y + k * G;
             uint16_t *dst = s->w + k * F;
             for (uint32_t g = 0; g < G / 8; g++) {
                 unsigned mb = mask[g];
@@ -329,7 +324,7 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
                                  _mm_shuffle_epi8(hv, _mm_loadu_si128((const __m128i *)compress_lut[mb])));
             }
         }
-        pack(io->high, s->w, (size_t)L * F, n - m);
+        pack(high, s->w, (size_t)L * F, n - m);
     }
     return F;
 }
@@ -373,7 +368,7 @@ TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
             __m256i u_ = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m4), 13), _mm256_slli_epi16(x_, 10)); \
             u_ = _mm256_or_si256(u_, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m3), 8), r_)); \
             _mm256_storeu_si256((__m256i *)(out + 2 * (i)), u_);                                        \
-        } else {                                                                                        \
+        } else if (dt == ENEC_DTYPE_FP32) {                                                             \
             __m256i h_ = bf16_join16(x_, r_);                                                           \
             __m256i l_ = _mm256_loadu_si256((const __m256i *)(raw + B + 2 * (i)));                      \
             __m256i a_ = _mm256_unpacklo_epi16(l_, h_), c_ = _mm256_unpackhi_epi16(l_, h_);             \
@@ -382,53 +377,94 @@ TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
         }                                                                                               \
     } while (0)
 
-TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
+/* The fast decoder's first half: LOW into y, and when groups are flagged,
+ * HIGH pre-shifted by m into s->v and the ranks of the flagged columns. */
+TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
 {
-    if (!vector_block(io->B, io->valid, io->l->p.L)) {
-        enec_decode_block_ref(io, scratch_);
-        return;
-    }
-    scratch *s = (scratch *)scratch_;
-    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
-    const uint32_t B = io->B, G = B / L, F = io->F;
-    const enec_dtype dt = l->di->dtype;
-    const uint8_t *raw = io->raw, *mask = io->mask;
-    uint8_t *out = io->out;
-    uint16_t *rankp = s->cols; /* flagged columns before each group of 8 */
-
+    const unsigned n = p->n, m = p->m, L = p->L;
+    unpack(y, low, B, m);
+    if (!F) return;
     pthread_once(&lut_once, lut_init);
-    unpack(s->y, io->low, B, m);
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
-    if (F) {
-        unpack(s->v, io->high, (size_t)L * F, n - m);
-        /* pre-shift the high values once, so the join only ORs */
-        const __m128i msh = _mm_cvtsi32_si128((int)m);
-        for (uint32_t i = 0; i < L * F; i += 16)
-            _mm256_storeu_si256((__m256i *)(s->v + i), _mm256_sll_epi16(_mm256_loadu_si256((const __m256i *)(s->v + i)), msh));
-    }
-    for (uint32_t g = 0, r = 0; g < G / 8; g++) {
-        rankp[g] = (uint16_t)r;
+    unpack(s->v, high, (size_t)L * F, n - m);
+    /* pre-shift the high values once, so the merge only ORs */
+    const __m128i msh = _mm_cvtsi32_si128((int)m);
+    for (uint32_t i = 0; i < L * F; i += 16)
+        _mm256_storeu_si256((__m256i *)(s->v + i), _mm256_sll_epi16(_mm256_loadu_si256((const __m256i *)(s->v + i)), msh));
+    for (uint32_t g = 0, r = 0; g < B / L / 8; g++) {
+        s->cols[g] = (uint16_t)r; /* flagged columns before each group of 8 */
         r += (uint32_t)__builtin_popcount(mask[g]);
     }
-
-    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);
-    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n);
-    /* Rows of G elements; each row's flagged high values sit at v + k F. */
-    for (uint32_t k = 0; k < L; k++) {
-        const uint32_t e0 = k * G;
-        const uint16_t *hrow = s->v + k * F;
-        for (uint32_t j = 0; j < G; j += 16) {
-            __m256i yv = _mm256_loadu_si256((const __m256i *)(s->y + e0 + j));
-            if (F) yv = _mm256_or_si256(yv, expand16(hrow, rankp, mask, j));
-            JOIN16(e0 + j, yv);
-        }
-    }
 }
+
+/* Sixteen codes of row k from column j: LOW, ORed with the row's flagged
+ * high values, which sit at v + k F. */
+TARGET static inline __m256i merged16(const uint16_t *y, const scratch *s, const uint8_t *mask, uint32_t F,
+                                      uint32_t G, uint32_t k, uint32_t j)
+{
+    __m256i yv = _mm256_loadu_si256((const __m256i *)(y + k * G + j));
+    return F ? _mm256_or_si256(yv, expand16(s->v + k * F, s->cols, mask, j)) : yv;
+}
+
+/* The fast mode's decoder: codes y of a full block (G a multiple of 16). */
+TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    if (!F) return;
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 16)
+            _mm256_storeu_si256((__m256i *)(y + k * G + j), merged16(y, s, mask, F, G, k, j));
+}
+
+/* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
+#define JOIN_SETUP()                                                                                    \
+    const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
+    const enec_dtype dt = l->di->dtype;                                                                 \
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);                                            \
+    const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
+    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n)
+
+/* Codes y and the RAW section back to a full block of elements;
+ * registered for bfloat16, float16 and float32 only. */
+TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *raw, uint32_t valid, uint32_t B,
+                        uint8_t *out, void *scratch_)
+{
+    (void)valid;
+    scratch *s = (scratch *)scratch_;
+    JOIN_SETUP();
+    for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
+}
+
+/* fast_decode and join in one pass: each merged code goes from the register
+ * to the join instead of through y (about a tenth of the decode time). */
+TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                    const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out,
+                                    uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    JOIN_SETUP();
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 16) JOIN16(k * G + j, merged16(y, s, mask, F, G, k, j));
+}
+#undef JOIN_SETUP
 #undef JOIN16
 
-const enec_kernels enec_kernels_avx2 = {"avx2", histogram, encode_block, decode_block};
+const enec_block_kernels enec_kernels_avx2 = {
+    .lanes = 16,
+    .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
+    .split = {[ENEC_DTYPE_BF16] = split, [ENEC_DTYPE_FP16] = split, [ENEC_DTYPE_FP32] = split},
+    .join = {[ENEC_DTYPE_BF16] = join, [ENEC_DTYPE_FP16] = join, [ENEC_DTYPE_FP32] = join},
+    .fast_encode = fast_encode,
+    .fast_decode = fast_decode,
+    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
+                         [ENEC_DTYPE_FP32] = fast_decode_join},
+};
 
 #else
 typedef int enec_no_avx2; /* ISO C forbids an empty translation unit */

@@ -17,11 +17,11 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi2,bmi,bmi2,popcnt")))
 #endif
 
-/* Scratch layout (ENEC_SCRATCH_BYTES), as in kernels_avx2.c: four lane
- * arrays of ENEC_BLOCK and two of ENEC_BLOCK / 16. rank[] keeps the flagged
- * columns before each group of 32. */
+/* Kernel scratch layout (ENEC_KERNEL_SCRATCH), as in kernels_avx2.c: three
+ * lane arrays of ENEC_BLOCK and two of ENEC_BLOCK / 16. rank[] keeps the
+ * flagged columns before each group of 32. */
 typedef struct {
-    uint16_t y[ENEC_BLOCK], v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
+    uint16_t v[ENEC_BLOCK], w[ENEC_BLOCK], r3[ENEC_BLOCK];
     uint16_t acc[ENEC_BLOCK / 16], rank[ENEC_BLOCK / 16];
 } scratch;
 
@@ -117,7 +117,7 @@ TARGET static inline __m512i exponents64(const uint8_t *p, enec_dtype dtype)
         return _mm512_packus_epi16(_mm512_and_si512(_mm512_srli_epi16(ld(p), 7), m),
                                    _mm512_and_si512(_mm512_srli_epi16(ld(p + 64), 7), m));
     }
-    const __m512i m = splat16(0x1F);
+    const __m512i m = splat16(0x1F); /* float16 */
     return _mm512_packus_epi16(_mm512_and_si512(_mm512_srli_epi16(ld(p), 10), m),
                                _mm512_and_si512(_mm512_srli_epi16(ld(p + 64), 10), m));
 }
@@ -125,12 +125,13 @@ TARGET static inline __m512i exponents64(const uint8_t *p, enec_dtype dtype)
 /* As in kernels_avx2.c: a 16-value window around the mode of a prefix is
  * counted with byte compares, here 64 elements per compare and a popcount of
  * the mask; exponents outside the window one by one. Exact for any data. */
-TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtype, uint64_t *hist)
+TARGET static void histogram(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
+    const enec_dtype dtype = di->dtype;
     memset(hist, 0, sizeof(uint64_t) * 256);
     const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
     uint64_t i = count < 2048 ? count : 2048;
-    enec_histogram_add(src, 0, i, dtype, hist);
+    enec_histogram_add(di, src, 0, i, hist);
     unsigned mode = 0;
     for (unsigned x = 1; x <= top; x++)
         if (hist[x] > hist[mode]) mode = x;
@@ -153,7 +154,7 @@ TARGET static void histogram(const uint8_t *src, uint64_t count, enec_dtype dtyp
             total[t] += (uint64_t)__builtin_popcountll(_mm512_cmpeq_epi8_mask(d, _mm512_set1_epi8((char)t)));
     }
     for (int t = 0; t < 16; t++) hist[w0 + t] += total[t];
-    enec_histogram_add(src, i, count, dtype, hist);
+    enec_histogram_add(di, src, i, count, hist);
 }
 
 /* ---- encode ------------------------------------------------------------------ */
@@ -166,64 +167,59 @@ TARGET static inline __m512i bf16_split(__m512i u, __m512i bv, __m512i nmask, ui
     return _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 7), mff)), nmask);
 }
 
-/* Split a full block (valid == B, a multiple of 32) into codes y and raw parts. */
-TARGET static void split(const enec_enc_block *io, scratch *s)
+/* Split a full block (valid == B, a multiple of 32) into codes y and the RAW
+ * section; registered for bfloat16, float16 and float32 only. */
+TARGET static void split(const enec_layout *l, const uint8_t *in, uint32_t valid, uint32_t B, uint16_t *y, uint8_t *raw,
+                         void *scratch_)
 {
-    const enec_params *p = &io->l->p;
+    (void)valid;
+    scratch *s = (scratch *)scratch_;
+    const enec_params *p = &l->p;
     const __m512i bv = splat16(p->b), nmask = splat16((1u << p->n) - 1);
-    const uint8_t *in = io->in;
-    uint8_t *raw = io->raw;
-    const uint32_t B = io->B;
     uint32_t i = 0;
-    switch (io->l->di->dtype) {
+    switch (l->di->dtype) {
     case ENEC_DTYPE_BF16:
-        for (; i < B; i += 32) st(s->y + i, bf16_split(ld(in + 2 * i), bv, nmask, raw + i));
+        for (; i < B; i += 32) st(y + i, bf16_split(ld(in + 2 * i), bv, nmask, raw + i));
         break;
     case ENEC_DTYPE_FP16: {
         const __m512i m1f = splat16(0x1F), m4 = splat16(4), m3 = splat16(3);
         for (; i < B; i += 32) {
             __m512i u = ld(in + 2 * i);
-            st(s->y + i, _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 10), m1f)), nmask));
+            st(y + i, _mm512_and_si512(_mm512_sub_epi16(bv, _mm512_and_si512(_mm512_srli_epi16(u, 10), m1f)), nmask));
             store_low_bytes(raw + i, u);
             st(s->r3 + i, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(u, 13), m4),
                                           _mm512_and_si512(_mm512_srli_epi16(u, 8), m3)));
         }
+        pack(raw + B, s->r3, B, 3);
         break;
     }
-    default: {
+    case ENEC_DTYPE_FP32: {
         const __m512i ev = ld(idx_even), od = ld(idx_odd);
         for (; i < B; i += 32) {
             __m512i a = ld(in + 4 * i), c = ld(in + 4 * i + 64);
             st(raw + B + 2 * i, _mm512_permutex2var_epi16(a, ev, c));
-            st(s->y + i, bf16_split(_mm512_permutex2var_epi16(a, od, c), bv, nmask, raw + i));
+            st(y + i, bf16_split(_mm512_permutex2var_epi16(a, od, c), bv, nmask, raw + i));
         }
         break;
     }
+    default: break; /* not registered for other dtypes */
     }
 }
 
-/* As in kernels_avx2.c: the vector kernels take blocks with valid == B and
- * G a multiple of 32 (every full block); a short last block goes to the
- * reference kernel. */
-static int vector_block(uint32_t B, uint32_t valid, unsigned L) { return valid == B && (B / L) % 32 == 0; }
-
-TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
+/* The fast mode's coder on a full block of codes y (G a multiple of 32). */
+TARGET static uint32_t fast_encode(const enec_layout *l, const uint16_t *y, uint32_t B, uint8_t *low, uint8_t *mask,
+                                   uint8_t *high, void *scratch_)
 {
-    if (!vector_block(io->B, io->valid, io->l->p.L)) return enec_encode_block_ref(io, scratch_);
     scratch *s = (scratch *)scratch_;
-    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
     const unsigned n = p->n, m = p->m, L = p->L;
-    const uint32_t B = io->B, G = B / L;
-
-    split(io, s);
-    if (l->di->dtype == ENEC_DTYPE_FP16) pack(io->raw + B, s->r3, B, 3);
+    const uint32_t G = B / L;
 
     /* LOW lanes and the OR of each strided group (a column of the row-major
      * block) in one pass over the rows. */
     const __m512i mmask = splat16((1u << m) - 1);
     for (uint32_t k = 0; k < L; k++) {
-        const uint16_t *row = s->y + k * G;
+        const uint16_t *row = y + k * G;
         uint16_t *lowrow = s->v + k * G;
         for (uint32_t j = 0; j < G; j += 32) {
             __m512i yv = ld(row + j);
@@ -231,10 +227,9 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
             st(s->acc + j, k ? _mm512_or_si512(yv, ld(s->acc + j)) : yv);
         }
     }
-    pack(io->low, s->v, B, m);
+    pack(low, s->v, B, m);
 
     /* MASK: a group is flagged when its OR has bits above m. */
-    uint8_t *mask = io->mask;
     const __m512i above = splat16(0xFFFFu & ~((1u << m) - 1));
     uint32_t F = 0;
     for (uint32_t j = 0; j < G; j += 32) {
@@ -247,18 +242,18 @@ TARGET static uint32_t encode_block(const enec_enc_block *io, void *scratch_)
     /* HIGH: row by row, the flagged columns' high bits left-packed with
      * vpcompressw, 32 columns at a time. Each store may spill up to 31 lanes
      * past its row; the next store overwrites them, and past the last row
-     * they land in r3, which is dead by now (FP16 raw bits are packed above). */
+     * they land in r3, which the split is done with. */
     if (F) {
         const __m512i msh = splat16(m);
         for (uint32_t k = 0; k < L; k++) {
-            const uint16_t *row = s->y + k * G;
+            const uint16_t *row = y + k * G;
             uint16_t *dst = s->w + k * F;
             for (uint32_t g = 0; g < G / 32; g++) {
                 uint32_t mb = mask32(mask, 32 * g);
                 if (mb) st(dst + s->rank[g], _mm512_maskz_compress_epi16(mb, _mm512_srlv_epi16(ld(row + 32 * g), msh)));
             }
         }
-        pack(io->high, s->w, (size_t)L * F, n - m);
+        pack(high, s->w, (size_t)L * F, n - m);
     }
     return F;
 }
@@ -279,63 +274,109 @@ TARGET static inline __m512i bf16_join32(__m512i x, __m512i r)
                            _mm512_and_si512(r, m7f));
 }
 
-TARGET static void decode_block(const enec_dec_block *io, void *scratch_)
+/* The fast decoder's first half: LOW into y, and when groups are flagged,
+ * HIGH pre-shifted by m into s->v and the ranks of the flagged columns. */
+TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
 {
-    if (!vector_block(io->B, io->valid, io->l->p.L)) {
-        enec_decode_block_ref(io, scratch_);
-        return;
-    }
-    scratch *s = (scratch *)scratch_;
-    const enec_layout *l = io->l;
     const enec_params *p = &l->p;
-    const unsigned b = p->b, n = p->n, m = p->m, L = p->L, E = l->di->ebits;
-    const uint32_t B = io->B, G = B / L, F = io->F;
-    const enec_dtype dt = l->di->dtype;
-    const uint8_t *raw = io->raw, *mask = io->mask;
-    uint8_t *out = io->out;
-
-    unpack(s->y, io->low, B, m);
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);
-    if (F) {
-        unpack(s->v, io->high, (size_t)L * F, n - m);
-        /* pre-shift the high values once, so the join only ORs */
-        const __m512i msh = splat16(m);
-        for (uint32_t i = 0; i < L * F; i += 32) st(s->v + i, _mm512_sllv_epi16(ld(s->v + i), msh));
-    }
-    for (uint32_t g = 0, r = 0; g < G / 32; g++) {
+    const unsigned n = p->n, m = p->m, L = p->L;
+    unpack(y, low, B, m);
+    if (!F) return;
+    unpack(s->v, high, (size_t)L * F, n - m);
+    /* pre-shift the high values once, so the merge only ORs */
+    const __m512i msh = splat16(m);
+    for (uint32_t i = 0; i < L * F; i += 32) st(s->v + i, _mm512_sllv_epi16(ld(s->v + i), msh));
+    for (uint32_t g = 0, r = 0; g < B / L / 32; g++) {
         s->rank[g] = (uint16_t)r;
         r += (uint32_t)__builtin_popcount(mask32(mask, 32 * g));
     }
-
-    const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);
-    const __m512i m4 = splat16(4), m3 = splat16(3), zlo = ld(idx_zip_lo), zhi = ld(idx_zip_hi);
-    /* Rows of G elements; each row's flagged high values sit at v + k F. */
-    for (uint32_t k = 0; k < L; k++) {
-        const uint32_t e0 = k * G;
-        const uint16_t *hrow = s->v + k * F;
-        for (uint32_t j = 0; j < G; j += 32) {
-            const uint32_t e = e0 + j;
-            __m512i yv = ld(s->y + e);
-            uint32_t mb = F ? mask32(mask, j) : 0;
-            /* vpexpandw reads exactly popcount(mb) values: never past HIGH */
-            if (mb) yv = _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, hrow + s->rank[j / 32]));
-            __m512i x = uncode32(yv, bv, sh, emask), r = bytes32(raw + e);
-            if (dt == ENEC_DTYPE_BF16) {
-                st(out + 2 * e, bf16_join32(x, r));
-            } else if (dt == ENEC_DTYPE_FP16) {
-                __m512i t = ld(s->r3 + e);
-                __m512i u = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m4), 13), _mm512_slli_epi16(x, 10));
-                st(out + 2 * e, _mm512_or_si512(u, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t, m3), 8), r)));
-            } else {
-                __m512i h = bf16_join32(x, r), lo = ld(raw + B + 2 * e);
-                st(out + 4 * e, _mm512_permutex2var_epi16(lo, zlo, h));
-                st(out + 4 * e + 64, _mm512_permutex2var_epi16(lo, zhi, h));
-            }
-        }
-    }
 }
 
-const enec_kernels enec_kernels_avx512 = {"avx512", histogram, encode_block, decode_block};
+/* 32 codes of row k from column j: LOW, ORed with the row's flagged high
+ * values at v + k F (vpexpandw reads exactly popcount(mb) of them: never
+ * past HIGH). */
+TARGET static inline __m512i merged32(const uint16_t *y, const scratch *s, const uint8_t *mask, uint32_t F,
+                                      uint32_t G, uint32_t k, uint32_t j)
+{
+    __m512i yv = ld(y + k * G + j);
+    uint32_t mb = F ? mask32(mask, j) : 0;
+    return mb ? _mm512_or_si512(yv, _mm512_maskz_expandloadu_epi16(mb, s->v + k * F + s->rank[j / 32])) : yv;
+}
+
+/* The fast mode's decoder: codes y of a full block (G a multiple of 32). */
+TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    if (!F) return;
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 32) st(y + k * G + j, merged32(y, s, mask, F, G, k, j));
+}
+
+/* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
+#define JOIN_SETUP()                                                                                    \
+    const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
+    const enec_dtype dt = l->di->dtype;                                                                 \
+    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);                                            \
+    const __m512i bv = splat16(b), emask = splat16((1u << E) - 1), sh = splat16(16 - n);               \
+    const __m512i m4 = splat16(4), m3 = splat16(3), zlo = ld(idx_zip_lo), zhi = ld(idx_zip_hi)
+
+/* 32 codes yv to elements at element index e. */
+#define JOIN32(e, yv)                                                                                   \
+    do {                                                                                                \
+        __m512i x_ = uncode32((yv), bv, sh, emask), r_ = bytes32(raw + (e));                            \
+        if (dt == ENEC_DTYPE_BF16) {                                                                    \
+            st(out + 2 * (e), bf16_join32(x_, r_));                                                     \
+        } else if (dt == ENEC_DTYPE_FP16) {                                                             \
+            __m512i t_ = ld(s->r3 + (e));                                                               \
+            __m512i u_ = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t_, m4), 13), _mm512_slli_epi16(x_, 10)); \
+            st(out + 2 * (e), _mm512_or_si512(u_, _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(t_, m3), 8), r_))); \
+        } else if (dt == ENEC_DTYPE_FP32) {                                                             \
+            __m512i h_ = bf16_join32(x_, r_), lo_ = ld(raw + B + 2 * (e));                              \
+            st(out + 4 * (e), _mm512_permutex2var_epi16(lo_, zlo, h_));                                 \
+            st(out + 4 * (e) + 64, _mm512_permutex2var_epi16(lo_, zhi, h_));                            \
+        }                                                                                               \
+    } while (0)
+
+/* Codes y and the RAW section back to a full block of elements;
+ * registered for bfloat16, float16 and float32 only. */
+TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *raw, uint32_t valid, uint32_t B,
+                        uint8_t *out, void *scratch_)
+{
+    (void)valid;
+    scratch *s = (scratch *)scratch_;
+    JOIN_SETUP();
+    for (uint32_t e = 0; e < B; e += 32) JOIN32(e, ld(y + e));
+}
+
+/* fast_decode and join in one pass, as in kernels_avx2.c. */
+TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
+                                    const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out,
+                                    uint16_t *y, void *scratch_)
+{
+    scratch *s = (scratch *)scratch_;
+    const uint32_t L = l->p.L, G = B / L;
+    fast_unpack(l, low, mask, high, B, F, y, s);
+    JOIN_SETUP();
+    for (uint32_t k = 0; k < L; k++)
+        for (uint32_t j = 0; j < G; j += 32) JOIN32(k * G + j, merged32(y, s, mask, F, G, k, j));
+}
+#undef JOIN_SETUP
+#undef JOIN32
+
+const enec_block_kernels enec_kernels_avx512 = {
+    .lanes = 32,
+    .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
+    .split = {[ENEC_DTYPE_BF16] = split, [ENEC_DTYPE_FP16] = split, [ENEC_DTYPE_FP32] = split},
+    .join = {[ENEC_DTYPE_BF16] = join, [ENEC_DTYPE_FP16] = join, [ENEC_DTYPE_FP32] = join},
+    .fast_encode = fast_encode,
+    .fast_decode = fast_decode,
+    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
+                         [ENEC_DTYPE_FP32] = fast_decode_join},
+};
 
 #else
 typedef int enec_no_avx512; /* ISO C forbids an empty translation unit */

@@ -18,5 +18,6 @@ int main(void) {
     size_t d = enec_decompress(y, sizeof y, buf, c, &o);
     if (enec_is_error(d)) { printf("decompress error %s\n", enec_error_name(d)); return 1; }
     printf("portable build: %zu -> %zu bytes, backend %s, %s\n", sizeof x, c, enec_backend_name(0), memcmp(x, y, sizeof x) ? "MISMATCH" : "bit-exact");
+    free(buf);
     return memcmp(x, y, sizeof x) != 0;
 }

