@@ -620,8 +620,11 @@ def read_index(fd: int, path: str) -> Tuple[int, List[TensorEntry], Optional[dic
         raise _corrupt(path, "header checksum mismatch (damaged file)")
     version, reserved = fields[1], fields[2]
     if version not in READ_VERSIONS:
-        raise _corrupt(path, f"checkpoint container version {version} is not supported "
-                             f"(this enec reads versions {', '.join(map(str, READ_VERSIONS))}); upgrade enec")
+        msg = (f"enec: {path}: checkpoint container version {version} is not supported "
+               f"(this enec reads versions {', '.join(map(str, READ_VERSIONS))})")
+        if version > max(READ_VERSIONS) and hasattr(_core, "UnsupportedFormatError"):
+            raise _core.UnsupportedFormatError(msg + "; upgrade enec")  # intact, just newer
+        raise CorruptDataError(msg)
     if reserved != 0:
         raise _corrupt(path, "reserved header field is not zero")
     entries, metadata, source = (_parse_v1 if version == 1 else _parse_v2)(path, fields, size, fd)

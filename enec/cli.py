@@ -590,7 +590,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"enec {args.command}: {e}", file=sys.stderr)
             return EXIT_DATA
         except CorruptDataError as e:
-            print(f"enec {args.command}: corrupt data: {e}", file=sys.stderr)
+            # UnsupportedFormatError (a subclass): intact, but written by a newer enec
+            what = "unsupported format" if type(e).__name__ == "UnsupportedFormatError" else "corrupt data"
+            print(f"enec {args.command}: {what}: {e}", file=sys.stderr)
             return EXIT_DATA
         except BrokenPipeError:
             raise

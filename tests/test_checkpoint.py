@@ -323,6 +323,10 @@ def test_rewrite_helper_is_faithful(ckpt_path):
 def test_rejects_header_fields(ckpt_path, kw, match):
     _rewrite(ckpt_path, **kw)
     _expect_corrupt(ckpt_path, match)
+    newer = kw.get("version", 0) > 2  # an intact file of a newer container: "upgrade", not "damaged"
+    with pytest.raises(enec.CorruptDataError) as info:
+        enec.open(ckpt_path)
+    assert isinstance(info.value, enec.UnsupportedFormatError) == newer
 
 
 # ----------------------------------------------------------------------------- container version 1
