@@ -159,6 +159,17 @@ _pools: Dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
+def _forget_pools() -> None:
+    # a forked child (e.g. a torch DataLoader worker) inherits the pools but not their threads
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def workers(threads: int) -> int:
     """Worker threads for threads=N (0 = all cores)."""
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:

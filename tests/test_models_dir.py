@@ -361,3 +361,21 @@ def test_submodules_work_after_a_plain_import():
             "print('torch' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr  # and torch stays unimported
+
+
+def test_loading_works_in_a_forked_child(tmp_path):
+    # the reader's thread pool must not be inherited half-dead by a fork (DataLoader workers fork)
+    import multiprocessing as mp
+
+    w = make("bfloat16", "gauss", (600, 500))
+    enec.save_file({"w": w}, tmp_path / "f.enec", chunk_size=1 << 16)
+    assert_bitexact(enec.load_file(tmp_path / "f.enec")["w"], w)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as p:
+        digest = p.apply_async(_load_digest, (str(tmp_path / "f.enec"),)).get(timeout=60)
+    assert digest == w.tobytes().hex()[:64] + str(w.nbytes)
+
+
+def _load_digest(path):
+    a = enec.load_file(path)["w"]
+    return a.tobytes().hex()[:64] + str(a.nbytes)
