@@ -24,8 +24,20 @@ from ._core import (
     search_params,
 )
 from ._enec import __version__
-from .checkpoint import CONTAINER_VERSION, CheckpointReader, load_file, open, save_file
+from .checkpoint import CONTAINER_VERSION, CheckpointReader, load_file, open, safe_open, save_file
 from . import convert  # enec.convert.safetensors_to_enec and back
+
+# Submodules with optional or heavy dependencies (torch, zarr, numcodecs, the NPU model) load on first
+# use, so `import enec` stays light and `enec.npu.compress(...)` still works after a plain `import enec`.
+_LAZY = ("npu", "zarr_codec", "zarr3", "torch", "bench", "models", "cli")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 crc32c = _enec.crc32c
 #: The library's version as a number, MAJOR * 10000 + MINOR * 100 + PATCH (enec_version_number()).
@@ -52,5 +64,6 @@ __all__ = [
     "crc32c",
     "version_number",
     "load_file",
+    "safe_open",
     "save_file",
 ]  # not "open": a star import would shadow the builtin; use enec.open

@@ -124,8 +124,12 @@ CHECKPOINT_KINDS = ("truncate", "bitflip", "multiflip", "overwrite", "fill", "in
 
 
 def _regions(s: bytes) -> Tuple[int, int]:
-    """(end of header, end of header + block table); for a checkpoint, of its header and index."""
+    """(end of header, end of header + block table); for a version-1 checkpoint, of its header and
+    index; for version 2, of its header and the zero bytes before the first stream (its index is a
+    footer: see _tail)."""
     if s[:4] == b"ENCK":
+        if s[4:6] == b"\x02\x00":
+            return 32, min(len(s), 64)
         return 32, min(len(s), 32 + struct.unpack_from("<Q", s, 8)[0])
     ndim, dlen = s[12], s[13]
     hs = 48 + 8 * ndim + dlen
@@ -152,10 +156,21 @@ def fix_checksums(buf: bytearray) -> None:
             struct.pack_into("<I", buf, hs + 8 * nb, _enec.crc32c(bytes(buf[hs: hs + 8 * nb])))
 
 
-def _pos(rng, n: int, front: int) -> int:
+def _tail(s: bytes) -> int:
+    """Start of a version-2 checkpoint's index (a footer), else the length."""
+    if s[:6] == b"ENCK\x02\x00" and len(s) >= 16:
+        return min(len(s), struct.unpack_from("<Q", s, 8)[0])
+    return len(s)
+
+
+def _pos(rng, n: int, front: int, tail: Optional[int] = None) -> int:
     # half of the hits land in the header, the block table and the first payload bytes,
-    # where one bit decides the most
-    return int(rng.integers(0, min(n, front + 256))) if rng.random() < 0.5 else int(rng.integers(0, n))
+    # where one bit decides the most (and, for a footer index, half of those in the index)
+    if rng.random() < 0.5:
+        if tail is not None and tail < n and rng.random() < 0.5:
+            return int(rng.integers(tail, n))
+        return int(rng.integers(0, min(n, front + 256)))
+    return int(rng.integers(0, n))
 
 
 def mutate(s: bytes, rng: np.random.Generator, kind: str) -> bytes:
@@ -165,13 +180,13 @@ def mutate(s: bytes, rng: np.random.Generator, kind: str) -> bytes:
     if kind == "truncate":
         return s[: int(rng.integers(0, n))]
     if kind == "bitflip":
-        p = _pos(rng, n, table_end)
+        p = _pos(rng, n, table_end, _tail(s))
         buf[p] ^= 1 << int(rng.integers(0, 8))
     elif kind == "multiflip":  # 2..16 bits anywhere
         for _ in range(int(rng.integers(2, 17))):
             buf[int(rng.integers(0, n))] ^= 1 << int(rng.integers(0, 8))
     elif kind == "overwrite":  # 1..8 consecutive random bytes
-        p, k = _pos(rng, n, table_end), int(rng.integers(1, 9))
+        p, k = _pos(rng, n, table_end, _tail(s)), int(rng.integers(1, 9))
         buf[p: p + k] = rng.integers(0, 256, len(buf[p: p + k]), dtype=np.uint8).tobytes()
     elif kind == "fill":  # a run of 0x00 or 0xFF, as a torn or zeroed write leaves
         p, k = int(rng.integers(0, n)), int(rng.integers(1, 4097))

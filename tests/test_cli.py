@@ -68,7 +68,7 @@ def test_newcomer_workflow_on_real_model(model_dir):
     assert 1.1 < info["original"] / info["compressed"] < 1.2  # fp32 BERT-like: paper reports ~1.15
 
     rc, out, err = run("verify", "model.enec", "model.safetensors", cwd=d)
-    assert rc == 0 and "OK: 104" in out, err
+    assert rc == 0 and "byte for byte" in out, err
 
     rc, out, err = run("decompress", "model.enec", "-o", "back.safetensors", cwd=d)
     assert rc == 0, err
@@ -121,10 +121,17 @@ def test_verify_detects_differences(model_dir, tmp_path):
     for what, (tensors, md) in cases.items():
         save_file(tensors, tmp_path / "b.safetensors", metadata=md)
         rc, out, err = run("verify", tmp_path / "a.enec", tmp_path / "b.safetensors")
+        assert rc == 1 and "MISMATCH" in err and "b.safetensors" in err, (what, err)
+        # a checkpoint without a kept header (save_file) is compared tensor by tensor instead
+        enec.save_file(small, tmp_path / "s.enec", metadata={"v": "1"})
+        assert run("verify", tmp_path / "s.enec", tmp_path / "a.safetensors")[0] == 0
+        rc, out, err = run("verify", tmp_path / "s.enec", tmp_path / "b.safetensors")
         assert rc == 1 and what in err, (what, err)
 
     raw = bytearray((tmp_path / "a.enec").read_bytes())
-    raw[-5] ^= 0x40  # inside the last stream's payload
+    with enec.open(tmp_path / "a.enec") as c:
+        off, n = max(s for e in c.entries() for s in e.streams)
+    raw[off + n - 5] ^= 0x40  # inside the last stream's payload
     (tmp_path / "bad.enec").write_bytes(bytes(raw))
     rc, out, err = run("verify", tmp_path / "bad.enec")
     assert rc == 1 and "MISMATCH" in err
@@ -175,7 +182,7 @@ def test_interrupt_leaves_no_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(enec.checkpoint, "compress", flaky)
     rc = enec.cli.main(["compress", "-q", str(tmp_path / "m.safetensors")])
-    assert rc == 130 and len(calls) == 3
+    assert rc == 130 and len(calls) >= 3  # workers may have started later chunks
     assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]
 
 

@@ -10,7 +10,7 @@ PUBLIC = [
     "BLOCK", "FORMAT_VERSION", "MODES", "CorruptDataError", "Params", "StreamInfo",
     "UnsupportedFormatError", "backend", "backends", "compress", "decompress", "inspect",
     "max_compressed_size", "search_params", "__version__", "CONTAINER_VERSION", "CheckpointReader", "crc32c",
-    "version_number", "load_file", "save_file",
+    "version_number", "load_file", "safe_open", "save_file",
 ]
 
 
