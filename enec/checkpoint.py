@@ -237,9 +237,12 @@ class CheckpointWriter:
     def __init__(self, path, metadata=None, *, threads: int = 0, chunk_size: int = CHUNK_SIZE,
                  source: Optional[dict] = None, hasher=None,
                  on_bytes: Optional[Callable[[int], None]] = None,
-                 on_tensor: Optional[Callable[[str, int], None]] = None):
+                 on_tensor: Optional[Callable[[str, int], None]] = None, mode: str = "fast"):
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"enec: chunk_size must be a positive number of bytes, got {chunk_size!r}")
+        if mode not in ("fast", "max"):
+            raise ValueError(f"enec: mode must be 'fast' or 'max', got {mode!r}")
+        self._mode = mode
         self._metadata = _check_metadata(metadata)
         self._threads = threads
         self._pool = pool(threads)
@@ -309,7 +312,7 @@ class CheckpointWriter:
     def _job(self, name, read, s, t):
         a = read(s, t)
         try:
-            blob = compress(a, threads=1)
+            blob = compress(a, threads=1, mode=self._mode)
         except TypeError as e:
             raise TypeError(f"enec: tensor {name!r}: {e}") from e
         return blob, (a if self._hasher is not None else None)
@@ -415,26 +418,29 @@ def _entry_json(e: TensorEntry) -> dict:
 
 def write_checkpoint(items: Iterable[Tuple[str, object]], path, metadata=None, *, threads: int = 0,
                      chunk_size: int = CHUNK_SIZE,
-                     on_tensor: Optional[Callable[[str, int], None]] = None) -> List[TensorEntry]:
+                     on_tensor: Optional[Callable[[str, int], None]] = None, mode: str = "fast") -> List[TensorEntry]:
     """Compress (name, array) pairs into a checkpoint at path, atomically; returns the index.
 
-    items may be a generator. on_tensor(name, nbytes) is called after each tensor is written."""
+    items may be a generator. on_tensor(name, nbytes) is called after each tensor is written.
+    mode: "fast" (ENEC) or "max" (the smallest file), as for enec.compress."""
     metadata = _check_metadata(metadata)
-    with CheckpointWriter(path, metadata, threads=threads, chunk_size=chunk_size, on_tensor=on_tensor) as w:
+    with CheckpointWriter(path, metadata, threads=threads, chunk_size=chunk_size, on_tensor=on_tensor,
+                          mode=mode) as w:
         for name, value in items:
             w.add(name, value)
     return w.close()
 
 
 def save_file(tensors: Mapping[str, object], path, metadata: Optional[Dict[str, str]] = None, *,
-              threads: int = 0, chunk_size: int = CHUNK_SIZE) -> None:
+              threads: int = 0, chunk_size: int = CHUNK_SIZE, mode: str = "fast") -> None:
     """Save a dict of NumPy arrays or torch tensors as an .enec checkpoint (written atomically).
 
     metadata: optional str -> str pairs, kept as they are (as in safetensors). Tensors with
-    identical data (tied weights) are stored once."""
+    identical data (tied weights) are stored once. mode: "fast" (ENEC, the default) or "max"
+    (the smallest file: rANS-coded byte planes, any dtype), as for enec.compress."""
     if not isinstance(tensors, Mapping):
         raise TypeError(f"enec: save_file needs a dict of name -> array, got {type(tensors).__name__}")
-    write_checkpoint(tensors.items(), path, metadata, threads=threads, chunk_size=chunk_size)
+    write_checkpoint(tensors.items(), path, metadata, threads=threads, chunk_size=chunk_size, mode=mode)
 
 
 # --------------------------------------------------------------------------- reading the index
@@ -855,7 +861,7 @@ class CheckpointReader:
         (magic, version, mode, _, itemsize, ndim, dlen, b, nn, m, L, _, block, count, _,
          _) = _STREAM_HEAD.unpack_from(head)
         hlen = 48 + 8 * ndim + dlen
-        if magic != _STREAM_MAGIC or hlen > len(head) or block == 0 or mode > 1 or \
+        if magic != _STREAM_MAGIC or hlen > len(head) or block == 0 or mode not in _core._MODE_CODES.values() or \
                 _enec.crc32c(bytes(head[:hlen - 4])) != struct.unpack_from("<I", head, hlen - 4)[0]:
             raise _corrupt(self.path, f"tensor {e.name!r} chunk {i}: invalid stream header")
         nblocks = -(-count // block) if mode else 0  # a stored stream has no block table

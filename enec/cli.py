@@ -154,14 +154,15 @@ def cmd_compress(args) -> int:
         size_in = _dir_size(args.input)
         with _progress(size_in, "compress", args.quiet) as bar:
             plan = compress_dir(args.input, dst, threads=args.threads, replace=args.force,
-                                on_bytes=bar.update)
+                                on_bytes=bar.update, mode=args.mode)
         n = sum(1 for k, _, _ in plan if k == "convert")
         what = f"{n} safetensors file(s) converted, {len(plan) - n} other file(s) copied"
         size_out = _dir_size(dst)
     elif kind == "safetensors":
         size_in = os.path.getsize(args.input)
         with _progress(size_in, "compress", args.quiet) as bar:
-            entries = safetensors_to_enec(args.input, dst, threads=args.threads, on_bytes=bar.update)
+            entries = safetensors_to_enec(args.input, dst, threads=args.threads, on_bytes=bar.update,
+                                          mode=args.mode)
         tied = sum(1 for e in entries if e.same_as)
         what = f"{len(entries)} tensors" + (f" ({tied} tied, stored once)" if tied else "")
         size_out = os.path.getsize(dst)
@@ -172,7 +173,7 @@ def cmd_compress(args) -> int:
             _note(f"{args.input} holds 2-byte void items ({a.dtype.str}), which is how bfloat16 arrays "
                   f"are saved to .npy; they are stored verbatim (ratio about 1.0). If they are bfloat16, "
                   f"pass --dtype bfloat16 to code them")
-        blob = compress(a, dtype=args.dtype, threads=args.threads)
+        blob = compress(a, dtype=args.dtype, threads=args.threads, mode=args.mode)
         with atomic_write(dst) as f:
             f.write(blob)
         what = f"1 tensor {a.dtype} {a.shape}"
@@ -536,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     s.add_argument("-t", "--threads", type=_threads, default=0, help=threads_help)
     s.add_argument("--dtype", choices=["bfloat16"], help=".npy only: read 2-byte items as bfloat16 bits")
+    s.add_argument("--mode", choices=["fast", "max"], default="fast",
+                   help="fast: ENEC, the fastest to decode (default); max: the smallest file (rANS-coded "
+                        "byte planes, any dtype)")
 
     s = add("decompress", "decode an .enec file back to .safetensors (or .npy), or an enec directory "
                           "back to the original directory", cmd_decompress)

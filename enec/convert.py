@@ -66,7 +66,7 @@ def _names_in_header_order(h: st.StHeader) -> List[str]:
 
 def safetensors_to_enec(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_SIZE,
                         on_tensor: Optional[Callable[[str, int], None]] = None,
-                        on_bytes: Optional[Callable[[int], None]] = None) -> List[TensorEntry]:
+                        on_bytes: Optional[Callable[[int], None]] = None, mode: str = "fast") -> List[TensorEntry]:
     """Compress a .safetensors file into an .enec checkpoint that restores it byte for byte.
 
     Tensors are read in file order, chunk by chunk, with pread; the file's header bytes and the
@@ -85,7 +85,7 @@ def safetensors_to_enec(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_S
     fd = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         with CheckpointWriter(dst, h.metadata, threads=threads, chunk_size=chunk_size, source=final_source,
-                              hasher=hasher, on_tensor=on_tensor, on_bytes=on_bytes) as w:
+                              hasher=hasher, on_tensor=on_tensor, on_bytes=on_bytes, mode=mode) as w:
             source["header"] = list(w.add_blob(h.raw))  # kept beside the streams, not in the index
             for e in h.entries:  # data order: the source is read front to back
                 dt = e.np_dtype
@@ -286,7 +286,7 @@ def plan_decompress_dir(src: str) -> List[Tuple[str, str, str]]:
 
 
 def compress_dir(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_SIZE, replace: bool = False,
-                 on_bytes=None, on_file=None) -> List[Tuple[str, str, str]]:
+                 on_bytes=None, on_file=None, mode: str = "fast") -> List[Tuple[str, str, str]]:
     """Convert a model directory (one or many safetensors shards, their index, config, tokenizer...)
     into dst: every .safetensors file becomes an .enec checkpoint, every other file is copied.
     dst appears complete or not at all. Returns the plan that was carried out."""
@@ -298,7 +298,7 @@ def compress_dir(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_SIZE, re
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if kind == "convert":
                 safetensors_to_enec(os.path.join(src, rel), target, threads=threads, chunk_size=chunk_size,
-                                    on_bytes=on_bytes)
+                                    on_bytes=on_bytes, mode=mode)
             else:
                 shutil.copyfile(os.path.join(src, rel), target)
                 if on_bytes is not None:

@@ -206,3 +206,30 @@ def test_interrupt_while_writing_keeps_old_output(tmp_path, monkeypatch):
     mask = os.umask(0o022)
     os.umask(mask)
     assert (tmp_path / "fresh.bin").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+def test_mode_max_through_the_cli_and_save_file(model_dir, tmp_path):
+    d = model_dir
+    rc, out, err = run("compress", "model.safetensors", "-o", tmp_path / "max.enec", "--mode", "max", cwd=d)
+    assert rc == 0, err
+    rc, out, err = run("compress", "model.safetensors", "-o", tmp_path / "fast.enec", cwd=d)
+    assert rc == 0, err
+    # the smaller file, and the original back byte for byte
+    assert os.path.getsize(tmp_path / "max.enec") < 0.96 * os.path.getsize(tmp_path / "fast.enec")
+    rc, out, err = run("inspect", tmp_path / "max.enec", "--json")
+    assert rc == 0, err
+    modes = {r["mode"] for r in json.loads(out)["tensors"]} if "tensors" in json.loads(out) else None
+    assert modes is None or "max" in modes
+    rc, out, err = run("decompress", tmp_path / "max.enec", "-o", tmp_path / "back.safetensors")
+    assert rc == 0, err
+    assert (tmp_path / "back.safetensors").read_bytes() == (d / "model.safetensors").read_bytes()
+    rc, out, err = run("compress", "model.safetensors", "-o", tmp_path / "x.enec", "--mode", "ultra", cwd=d)
+    assert rc != 0 and "mode" in err and "Traceback" not in err
+
+    a = np.clip(np.round(np.random.default_rng(1).normal(0, 20, 300_000)), -127, 127).astype(np.int8)
+    enec.save_file({"q": a}, tmp_path / "q.enec", mode="max")
+    enec.save_file({"q": a}, tmp_path / "q_fast.enec")
+    assert os.path.getsize(tmp_path / "q.enec") < 0.85 * os.path.getsize(tmp_path / "q_fast.enec")
+    assert_bitexact(enec.load_file(tmp_path / "q.enec")["q"], a)
+    with pytest.raises(ValueError, match="mode"):
+        enec.save_file({"q": a}, tmp_path / "bad.enec", mode="ultra")
