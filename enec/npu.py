@@ -141,6 +141,16 @@ def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype
     return data, _report(variant, cfg, raw)
 
 
+def _empty(shape, dt) -> np.ndarray:
+    """The output array a stream declares; a shape NumPy cannot build (an empty tensor may declare
+    (2**62, 0)) is corrupt input, as in enec.decompress."""
+    try:
+        return np.empty(shape, dtype=dt)
+    except (ValueError, OverflowError) as e:
+        raise _core.CorruptDataError(f"enec.npu: stream declares shape {tuple(shape)}, which NumPy cannot "
+                                     f"build") from e
+
+
 def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tuple[np.ndarray, Report]:
     """Decode a stream with the NPU kernels: (array, report).
 
@@ -152,7 +162,7 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
     if vid == 0:
         info = _npu.v0_info(data)
         dt = _core._CODE_DTYPE[info["dtype"]]
-        out = np.empty(info["shape"], dtype=dt)
+        out = _empty(info["shape"], dt)
     else:
         if bytes(memoryview(data)[:4]) == _V0_MAGIC:
             raise _core.CorruptDataError(
@@ -166,7 +176,7 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
         if h["mode"] != "stored" and dt not in _NPU_DTYPES:
             raise TypeError(f"enec.npu: the NPU kernels code bfloat16, float16 and float32, not {dt}; "
                             f"decode this stream with enec.decompress")
-        out = np.empty(h["shape"], dtype=dt)
+        out = _empty(h["shape"], dt)
     raw = _npu.decompress_into(data, _core._bytes_view(out), vid, config=cfg)
     return out, _report(variant, cfg, raw)
 

@@ -249,3 +249,27 @@ def test_npu_refuses_dtypes_it_has_no_kernels_for(name, variant):
     if variant != "v0":
         with pytest.raises(TypeError, match="code bfloat16, float16 and float32"):
             enec.npu.decompress(enec.compress(a), variant)
+
+
+@pytest.mark.parametrize("shape0, shape1", [(2 ** 62, 0), (0, 2 ** 63), (0, 2 ** 64 - 1), (2 ** 40, 0)])
+@pytest.mark.parametrize("variant", CODED_VARIANTS)
+def test_npu_forged_shape_is_corrupt_data(variant, shape0, shape1):
+    """A checksum-consistent header of an empty tensor declaring a shape NumPy cannot build:
+    the NPU path raises CorruptDataError (or decodes the empty tensor) exactly as enec.decompress."""
+    import struct
+
+    import campaign
+
+    s = bytearray(enec.compress(np.zeros((4, 0), np.float32)))
+    struct.pack_into("<QQ", s, 44, shape0, shape1)
+    campaign.fix_checksums(s)
+    try:
+        cpu = enec.decompress(bytes(s))
+    except enec.CorruptDataError:
+        cpu = None
+    try:
+        out, _ = enec.npu.decompress(bytes(s), variant)
+    except enec.CorruptDataError:
+        assert cpu is None
+        return
+    assert cpu is not None and out.shape == cpu.shape == (shape0, shape1)
