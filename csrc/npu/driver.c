@@ -35,8 +35,11 @@ void enec_npu_end_phase(npu_device *d, npu_report *r, int phase)
         double end = 0;
         for (int p = 0; p < PIPE_COUNT; p++) {
             if (s->clock[p] > end) end = s->clock[p];
+            if (s->dma_done[p] > end) end = s->dma_done[p];
             r->pipe[p][c] += s->busy[p];
         }
+        r->bank_extra += s->bank_extra;
+        r->queue_stall += s->queue_stall;
         r->core_cycles[c] += end;
         if (end > span) span = end;
         r->bytes_in += s->bytes_in;
@@ -44,13 +47,17 @@ void enec_npu_end_phase(npu_device *d, npu_report *r, int phase)
         for (int o = 0; o < OP_COUNT; o++) r->op_count[o] += s->op_count[o], r->op_cycles[o] += s->op_cycles[o];
     }
     r->phase_cycles[phase] += span;
+    if (span > 0) r->phases_run++;
     memset(d->stats, 0, sizeof(npu_core_stats) * (size_t)d->cfg.cores);
+    enec_npu_hbm_reset(d);
     if (d->ub_peak > r->ub_peak) r->ub_peak = d->ub_peak;
 }
 
 void enec_npu_finish_report(const npu_device *d, npu_report *r)
 {
-    r->device_cycles = 0;
+    /* One launch; its phases are separated by SyncAll barriers. */
+    r->device_cycles = d->cfg.launch_cycles;
+    if (r->phases_run > 1) r->device_cycles += (double)(r->phases_run - 1) * d->cfg.barrier_cycles;
     for (int p = 0; p < 4; p++) r->device_cycles += r->phase_cycles[p];
     double bytes_per_cycle = d->cfg.hbm_gbps / d->cfg.clock_ghz;
     r->hbm_cycles = (double)(r->bytes_in + r->bytes_out) / bytes_per_cycle;

@@ -10,6 +10,7 @@
  * many lanes the instruction reads or writes from its start. */
 typedef struct {
     uint32_t off, esize, lanes;
+    int bits; /* a bit-mask operand (compare result, select/gather-mask pattern): no lanes per repeat */
 } operand;
 
 static uint64_t span_bytes(operand o) { return ((uint64_t)o.lanes * o.esize + 31) / 32 * 32; }
@@ -35,8 +36,59 @@ static int check_overlap(npu_device *d, operand dst, operand src, const char *op
                          (unsigned long long)d1);
 }
 
+/* UB banks (Ascend C best-practices guide, "Avoiding Bank Conflicts"): 48
+ * banks of 128 rows x 32 B in 16 groups of 3; consecutive 32-byte blocks
+ * go to consecutive groups, each 64 KiB third of the buffer to its own bank
+ * of the group (0x10000 is bank 16, 0x10020 bank 17, 0x20020 bank 33). Per
+ * cycle the vector unit reads one row from each group and writes one row to
+ * each group: reads of one repeat in the same group, or writes in the same
+ * group, queue; a read and a write of the same bank in one repeat cost one
+ * cycle more (our reading of the guide's read/write conflict). A repeat
+ * takes the larger of its cost-table cycles and these. */
+static void bank_touch(uint64_t a0, uint64_t a1, unsigned *cnt, uint64_t *mask)
+{
+    for (uint64_t a = a0 & ~31ull; a < a1; a += 32) {
+        unsigned g = (unsigned)(a >> 5) & 15;
+        cnt[g]++;
+        *mask |= 1ull << ((((a >> 16) & 3) << 4) | g);
+    }
+}
+
+static double repeat_cycles(double table, const unsigned *rd, const unsigned *wr, uint64_t rmask, uint64_t wmask)
+{
+    unsigned m = 1;
+    for (int g = 0; g < 16; g++) {
+        if (rd[g] > m) m = rd[g];
+        if (wr[g] > m) m = wr[g];
+    }
+    double c = m + ((rmask & wmask) ? 1 : 0);
+    return c > table ? c : table;
+}
+
+static double bank_cycles(const npu_device *d, int op, operand dst, const operand *srcs, int nsrc, uint64_t r0,
+                          uint64_t reps, uint32_t per)
+{
+    double table = d->cfg.cycles_per_repeat[op], total = 0;
+    for (uint64_t r = r0; r < r0 + reps; r++) {
+        unsigned rd[16] = {0}, wr[16] = {0};
+        uint64_t rmask = 0, wmask = 0;
+        for (int i = -1; i < nsrc; i++) {
+            operand o = i < 0 ? dst : srcs[i];
+            if (o.bits) continue;
+            uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
+            if (a1 > lim) a1 = lim;
+            if (a0 < a1) bank_touch(a0, a1, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+        }
+        total += repeat_cycles(table, rd, wr, rmask, wmask);
+    }
+    return total;
+}
+
 /* Validate and charge an instruction over lanes [lo, hi) of dst; srcs
- * covered to the same lanes (their own element sizes). Returns 0 on error. */
+ * covered to the same lanes (their own element sizes). The race detector
+ * sees every operand: sources must be ready when the instruction starts,
+ * the destination must not be awaited by a reader or a pending write.
+ * Returns 0 on error. */
 static int issue(npu_device *d, const char *name, int op, operand dst, const operand *srcs, int nsrc,
                  uint32_t lo, uint32_t hi, uint32_t widest)
 {
@@ -49,13 +101,22 @@ static int issue(npu_device *d, const char *name, int op, operand dst, const ope
     /* Repeats over the widest operand; a range not starting at lane 0 or
      * not ending on a repeat boundary needs a lane mask. */
     uint32_t per = 256 / widest;
-    uint64_t reps = hi > lo ? (hi + per - 1) / per - lo / per : 0;
+    uint64_t r0 = lo / per, reps = hi > lo ? (hi + per - 1) / per - lo / per : 0;
     int masked = (lo % per) != 0 || (hi % per) != 0;
-    enec_npu_charge_vector(d, op, reps, masked);
+    double bank = d->cfg.bank_conflicts ? bank_cycles(d, op, dst, srcs, nsrc, r0, reps, per) : 0;
+    double end, start = enec_npu_charge_vector(d, op, reps, masked, bank, &end);
+    d->vt0 = start, d->vt1 = end;
+    /* check every source, then the destination, then record the reads (an
+     * in-place operand is read and written by the same instruction) */
+    for (int i = 0; i < nsrc; i++)
+        if (!enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), start, start, name)) return 0;
+    if (!enec_npu_ub_write(d, dst.off, span_bytes(dst), start, end, name)) return 0;
+    for (int i = 0; i < nsrc; i++) enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), 1e300, end, name);
     return 1;
 }
 
-static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes}; }
+static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes, 0}; }
+static operand bitsopnd(uint32_t off, uint32_t nbytes) { return (operand){off, 1, nbytes, 1}; }
 
 void v_dup16(npu_device *d, uint32_t dst, uint16_t v, uint32_t lo, uint32_t hi)
 {
@@ -227,7 +288,7 @@ void v_addf16(npu_device *d, uint32_t dst, uint32_t a, uint32_t b, uint32_t n)
 void v_cmpgt_f16(npu_device *d, uint32_t dst_bits, uint32_t a, uint16_t s_half, uint32_t n)
 {
     operand src = opnd(a, 2, n);
-    if (!issue(d, "cmpgt_f16", OP_CMP, opnd(dst_bits, 1, (n + 7) / 8), &src, 1, 0, n, 2)) return;
+    if (!issue(d, "cmpgt_f16", OP_CMP, bitsopnd(dst_bits, (n + 7) / 8), &src, 1, 0, n, 2)) return;
     const uint16_t *x = U16(a);
     uint8_t *o = d->ub + dst_bits;
     memset(o, 0, (n + 7) / 8);
@@ -245,7 +306,7 @@ void v_sels16(npu_device *d, uint32_t dst, uint32_t mask_bits, uint32_t plen, ui
         enec_npu_fail(d, NPU_ERR_ARG, "sels16: pattern length %u for %u lanes", plen, n);
         return;
     }
-    operand srcs[2] = {opnd(a, 2, n), opnd(mask_bits, 1, (plen + 7) / 8)};
+    operand srcs[2] = {opnd(a, 2, n), bitsopnd(mask_bits, (plen + 7) / 8)};
     if (!issue(d, "sels16", OP_SEL, opnd(dst, 2, n), srcs, 2, 0, n, 2)) return;
     uint16_t *o = U16(dst);
     const uint16_t *x = U16(a);
@@ -273,6 +334,12 @@ void v_gather16(npu_device *d, uint32_t dst, uint32_t base, uint32_t off, uint32
             enec_npu_fail(d, NPU_ERR_BOUNDS, "gather16: lane %u offset %u outside the buffer", i, of[i]);
             return;
         }
+        /* (lanes of the destination's own blocks were checked as the destination) */
+        if (d->cfg.race_check && !(at >= dst && at < dst + 2ull * hi + 32) && d->ready[at / 32] > d->vt0 + 1e-9) {
+            enec_npu_fail(d, NPU_ERR_RACE, "race: gather16 lane %u reads UB %llu at cycle %.0f but its data lands "
+                          "at %.0f", i, (unsigned long long)at, d->vt0, d->ready[at / 32]);
+            return;
+        }
         if (at + 2 > d0 && at < d1) {
             enec_npu_fail(d, NPU_ERR_SEGMENT, "gather16: lane %u reads the destination at %llu", i,
                           (unsigned long long)at);
@@ -288,7 +355,7 @@ void v_gathermask16(npu_device *d, uint32_t dst, uint32_t src, uint32_t pattern_
         enec_npu_fail(d, NPU_ERR_ARG, "gathermask16: pattern length %u for %u lanes", plen, n);
         return;
     }
-    operand srcs[2] = {opnd(src, 2, n), opnd(pattern_bits, 1, (plen + 7) / 8)};
+    operand srcs[2] = {opnd(src, 2, n), bitsopnd(pattern_bits, (plen + 7) / 8)};
     /* The destination may receive up to n lanes. */
     if (!issue(d, "gathermask16", OP_GATHERMASK, opnd(dst, 2, n), srcs, 2, 0, n, 2)) return;
     uint16_t *o = U16(dst);
@@ -371,7 +438,33 @@ void v_transpose16(npu_device *d, uint32_t dst, uint32_t dst_row, uint32_t dst_t
         enec_npu_fail(d, NPU_ERR_SEGMENT, "transpose16: source and destination tiles overlap");
         return;
     }
-    enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0);
+    /* Bank conflicts: each repeat reads 8 source rows and writes 8 destination rows. */
+    double bank = 0;
+    if (d->cfg.bank_conflicts) {
+        for (uint32_t t = 0; t < ntiles; t++)
+            for (uint32_t h = 0; h < 2; h++) {
+                unsigned rd[16] = {0}, wr[16] = {0};
+                uint64_t rmask = 0, wmask = 0;
+                for (uint32_t r = 8 * h; r < 8 * h + 8; r++) {
+                    uint64_t so = (uint64_t)src + (uint64_t)r * src_row + (uint64_t)t * src_tile;
+                    uint64_t dq = (uint64_t)dst + (uint64_t)r * dst_row + (uint64_t)t * dst_tile;
+                    bank_touch(so, so + 32, rd, &rmask);
+                    bank_touch(dq, dq + 32, wr, &wmask);
+                }
+                bank += repeat_cycles(d->cfg.cycles_per_repeat[OP_TRANSPOSE], rd, wr, rmask, wmask);
+            }
+    }
+    double end, start = enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0, bank, &end);
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, start, start, "transpose16");
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_write(d, dst + r * dst_row + t * dst_tile, 32, start, end, "transpose16");
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, 1e300, end, "transpose16");
+    if (d->err) return;
     for (uint32_t t = 0; t < ntiles; t++)
         for (uint32_t r = 0; r < 16; r++)
             for (uint32_t c = 0; c < 16; c++) {
