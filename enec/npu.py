@@ -185,5 +185,6 @@ def probe(rule: str, arg: int, device: Optional[dict] = None) -> None:
     """Run a tiny kernel that exercises one device rule; raises NpuError when it breaks it.
 
     rule: "ub_alloc" (allocate arg bytes), "segment" (x[i + arg] += x[i] over 256 lanes),
-    "dma_align" (a DataCopy to UB offset arg), "dma_len" (a DataCopy of arg bytes)."""
+    "dma_align" (a DataCopy to UB offset arg), "dma_len" (a DataCopy of arg bytes), "race" (a DataCopy
+    in and an add reading it; arg = 0 leaves out the wait between them)."""
     _npu.probe(rule, int(arg), _config(device))

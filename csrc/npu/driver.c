@@ -366,6 +366,12 @@ int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *m
         } else if (!strcmp(name, "dma_len")) {
             uint32_t buf = enec_npu_ub_alloc(&d, 4096);
             enec_npu_dma_in(&d, buf, &g, 0, (uint64_t)(arg < 0 ? 0 : arg > 4000 ? 4000 : arg), 0, 0);
+        } else if (!strcmp(name, "race")) {
+            /* a copy in, then an add reading it: with arg != 0 the add waits for the copy's flag */
+            uint32_t buf = enec_npu_ub_alloc(&d, 1024);
+            double t = enec_npu_dma_in(&d, buf, &g, 0, 512, 0, 0);
+            if (arg) enec_npu_wait(&d, PIPE_V, t);
+            v_add16(&d, buf + 512, buf, buf, 256);
         } else {
             enec_npu_fail(&d, NPU_ERR_ARG, "unknown probe %s", name);
         }

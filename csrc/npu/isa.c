@@ -65,21 +65,58 @@ static double repeat_cycles(double table, const unsigned *rd, const unsigned *wr
     return c > table ? c : table;
 }
 
+/* One repeat, operand by operand: slow but general (any block count). */
+static double bank_repeat_slow(double table, operand dst, const operand *srcs, int nsrc, uint64_t r, uint32_t per)
+{
+    unsigned rd[16] = {0}, wr[16] = {0};
+    uint64_t rmask = 0, wmask = 0;
+    for (int i = -1; i < nsrc; i++) {
+        operand o = i < 0 ? dst : srcs[i];
+        if (o.bits) continue;
+        uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
+        if (a1 > lim) a1 = lim;
+        if (a0 < a1) bank_touch(a0, a1, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+    }
+    return repeat_cycles(table, rd, wr, rmask, wmask);
+}
+
+static uint32_t rot16(uint32_t m, unsigned g) { return ((m << g) | (m >> (16 - g))) & 0xFFFF; }
+
 static double bank_cycles(const npu_device *d, int op, operand dst, const operand *srcs, int nsrc, uint64_t r0,
                           uint64_t reps, uint32_t per)
 {
     double table = d->cfg.cycles_per_repeat[op], total = 0;
     for (uint64_t r = r0; r < r0 + reps; r++) {
-        unsigned rd[16] = {0}, wr[16] = {0};
-        uint64_t rmask = 0, wmask = 0;
-        for (int i = -1; i < nsrc; i++) {
+        /* Fast path: every operand's repeat is a run of at most 16 whole
+         * blocks inside one 64 KiB third, so its groups are a rotated bit
+         * mask and its banks follow from the third. */
+        uint32_t c1 = 0, c2 = 0, c3 = 0, wm = 0;
+        unsigned wreg = 0, slow = 0, rw = 0;
+        for (int i = -1; i < nsrc && !slow; i++) {
             operand o = i < 0 ? dst : srcs[i];
             if (o.bits) continue;
             uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
             if (a1 > lim) a1 = lim;
-            if (a0 < a1) bank_touch(a0, a1, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+            if (a0 >= a1) continue;
+            uint64_t nb = (a1 - (a0 & ~31ull) + 31) / 32;
+            if (nb > 16 || (a0 >> 16) != ((a1 - 1) >> 16)) {
+                slow = 1;
+                break;
+            }
+            uint32_t m = rot16(nb == 16 ? 0xFFFF : (1u << nb) - 1, (unsigned)(a0 >> 5) & 15);
+            if (i < 0) {
+                wm = m, wreg = (unsigned)(a0 >> 16);
+            } else {
+                c3 |= c2 & m, c2 |= c1 & m, c1 |= m;
+                if ((m & wm) && (unsigned)(a0 >> 16) == wreg) rw = 1;
+            }
         }
-        total += repeat_cycles(table, rd, wr, rmask, wmask);
+        if (slow) {
+            total += bank_repeat_slow(table, dst, srcs, nsrc, r, per);
+            continue;
+        }
+        double c = (c3 ? 3 : c2 ? 2 : 1) + rw;
+        total += c > table ? c : table;
     }
     return total;
 }

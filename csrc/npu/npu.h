@@ -50,7 +50,8 @@ size_t enec_npu_v0_info(const void *src, size_t size, enec_tensor *t, uint64_t *
 /* Run one deliberately small kernel that exercises a rule of the model:
  * "ub_alloc" (arg = bytes), "segment" (arg = destination lane offset of an
  * add over the source), "dma_align" (arg = UB byte offset), "dma_len" (arg =
- * DataCopy length). @return the npu_error it raised (0 = none). */
+ * DataCopy length), "race" (a copy in and a vector read of it; arg = 0 leaves out
+ * the wait between them). @return the npu_error it raised (0 = none). */
 int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap);
 
 #endif
