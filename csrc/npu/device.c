@@ -349,6 +349,28 @@ void enec_npu_scalar_write_u16(npu_device *d, uint32_t ub_off, uint16_t v)
     d->ub[ub_off + 1] = (uint8_t)(v >> 8);
 }
 
+uint64_t enec_npu_scalar_load(npu_device *d, uint32_t ub_off, unsigned bytes)
+{
+    if (ub_off % bytes || !enec_npu_ub_check(d, ub_off, bytes, "scalar load")) return 0;
+    scalar_sync(d);
+    enec_npu_scalar(d, 0, 1, 0);
+    double t = d->stats[d->core].clock[PIPE_S];
+    if (!enec_npu_ub_read(d, ub_off, bytes, t, t, "scalar load")) return 0;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++) v |= (uint64_t)d->ub[ub_off + i] << (8 * i);
+    return v;
+}
+
+void enec_npu_scalar_store(npu_device *d, uint32_t ub_off, uint64_t v, unsigned bytes)
+{
+    if (ub_off % bytes || !enec_npu_ub_check(d, ub_off, bytes, "scalar store")) return;
+    scalar_sync(d);
+    enec_npu_scalar(d, 0, 0, 1);
+    double t = d->stats[d->core].clock[PIPE_S];
+    if (!enec_npu_ub_write(d, ub_off, bytes, t, t, "scalar store")) return;
+    for (unsigned i = 0; i < bytes; i++) d->ub[ub_off + i] = (uint8_t)(v >> (8 * i));
+}
+
 uint32_t enec_npu_scalar_read_count(npu_device *d)
 {
     scalar_sync(d);

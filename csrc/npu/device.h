@@ -150,6 +150,10 @@ void enec_npu_scalar(npu_device *d, uint32_t alu_ops, uint32_t loads, uint32_t s
  * drain, then loads a value the vector unit wrote (a PipeBarrier + GetValue). */
 uint32_t enec_npu_scalar_read_u16(npu_device *d, uint32_t ub_off);
 void enec_npu_scalar_write_u16(npu_device *d, uint32_t ub_off, uint16_t v);
+/* Scalar load / store of a little-endian word of 4 or 8 bytes in UB (the
+ * scalar unit's GetValue / SetValue), race-checked like any access. */
+uint64_t enec_npu_scalar_load(npu_device *d, uint32_t ub_off, unsigned bytes);
+void enec_npu_scalar_store(npu_device *d, uint32_t ub_off, uint64_t v, unsigned bytes);
 /* Read the kept count of the last gather-mask (waits for the vector pipe). */
 uint32_t enec_npu_scalar_read_count(npu_device *d);
 

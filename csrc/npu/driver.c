@@ -72,47 +72,54 @@ static size_t device_error(npu_device *d, npu_report *r)
 }
 
 /* The cross-core scan of per-block sizes into stream offsets, as two
- * phases with a barrier: each core sums a contiguous share of the size
- * column, then each core adds the totals of the shares before its own and
- * writes the offsets of its share. Sizes travel as u32, offsets as u64. */
+ * phases with a barrier, every value through modelled memory: in part 1
+ * each core copies a contiguous share of the size column (u32 in global
+ * memory) into UB, sums it on the scalar unit and writes the share's total
+ * (u64) to a global array; in part 2 each core copies that array in, adds
+ * the totals of the shares before its own, and writes the offsets of its
+ * share (u64) back to global memory through UB. */
 int enec_npu_scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n, uint64_t base, uint64_t *at)
 {
     const int C = d->cfg.cores;
-    npu_gm gsz = {(uint8_t *)sizes, n * 4};
+    const uint32_t cap = 2048; /* sizes per piece */
+    npu_gm gsz = {(uint8_t *)sizes, n * 4}, gat = {(uint8_t *)at, n * 8}, gtot;
     uint64_t *tot = (uint64_t *)calloc((size_t)C, sizeof(uint64_t));
     if (!tot) return enec_npu_fail(d, NPU_ERR_NOMEM, "out of host memory"), -1;
+    gtot.base = (uint8_t *)tot, gtot.size = (uint64_t)C * 8;
     for (int pass = 0; pass < 2 && !d->err; pass++) {
         for (int c = 0; c < C && !d->err; c++) {
             uint64_t lo = n * (uint64_t)c / (uint64_t)C, hi = n * (uint64_t)(c + 1) / (uint64_t)C;
             enec_npu_core_begin(d, c);
-            if (hi == lo && pass == 0) continue;
-            if (pass == 1) enec_npu_scalar(d, (uint32_t)c, (uint32_t)c, 0); /* the totals of earlier shares */
-            /* Shares larger than the buffer go through it in pieces. */
-            uint32_t cap = 4096, buf = enec_npu_ub_alloc(d, cap * 4);
+            if (hi == lo) continue; /* its total stays 0 */
+            uint32_t in = enec_npu_ub_alloc(d, cap * 4), ob = enec_npu_ub_alloc(d, cap * 8);
             uint64_t acc = 0;
             if (pass == 1) {
-                acc = base;
-                for (int k = 0; k < c; k++) acc += tot[k];
-            }
-            for (uint64_t p = lo; p < hi && !d->err; p += cap) {
-                uint64_t m = hi - p < cap ? hi - p : cap;
-                double t = enec_npu_dma_in(d, buf, &gsz, p * 4, m * 4, 1, 0);
+                /* base is a kernel argument; the earlier shares' totals come from global memory */
+                uint32_t tb = enec_npu_ub_alloc(d, (uint32_t)C * 8);
+                double t = enec_npu_dma_in(d, tb, &gtot, 0, (uint64_t)C * 8, 1, 0);
                 enec_npu_wait(d, PIPE_S, t);
-                enec_npu_scalar(d, (uint32_t)m, (uint32_t)m, pass ? (uint32_t)m : 0);
-                for (uint64_t i = 0; i < m; i++) {
-                    if (pass) at[p + i] = acc;
-                    acc += sizes[p + i];
+                acc = base;
+                for (int k = 0; k < c && !d->err; k++) {
+                    acc += enec_npu_scalar_load(d, tb + 8u * (uint32_t)k, 8);
+                    enec_npu_scalar(d, 1, 0, 0);
                 }
             }
+            for (uint64_t p = lo; p < hi && !d->err; p += cap) {
+                uint32_t m = (uint32_t)(hi - p < cap ? hi - p : cap);
+                /* the previous piece's offsets must have left before ob is rewritten */
+                if (pass == 1) enec_npu_wait(d, PIPE_S, enec_npu_clock(d, PIPE_MTE3));
+                double t = enec_npu_dma_in(d, in, &gsz, p * 4, (uint64_t)m * 4, 1, enec_npu_clock(d, PIPE_S));
+                enec_npu_wait(d, PIPE_S, t);
+                for (uint32_t i = 0; i < m && !d->err; i++) {
+                    if (pass == 1) enec_npu_scalar_store(d, ob + 8 * i, acc, 8);
+                    acc += enec_npu_scalar_load(d, in + 4 * i, 4);
+                    enec_npu_scalar(d, 1, 0, 0);
+                }
+                if (pass == 1) enec_npu_dma_out(d, &gat, p * 8, ob, (uint64_t)m * 8, 1, enec_npu_clock(d, PIPE_S));
+            }
             if (pass == 0) {
-                tot[c] = acc;
-                enec_npu_scalar(d, 0, 0, 1);
-            } else if (hi > lo) {
-                /* the offsets of the share go back to global memory (counted, not re-read) */
-                d->stats[c].bytes_out += (hi - lo) * 8;
-                d->stats[c].busy[PIPE_MTE3] += d->cfg.dma_write_latency + (double)(hi - lo) * 8 / d->cfg.mte3_bytes_per_cycle;
-                d->stats[c].clock[PIPE_MTE3] = d->stats[c].clock[PIPE_S] + d->cfg.dma_write_latency +
-                                               (double)(hi - lo) * 8 / d->cfg.mte3_bytes_per_cycle;
+                enec_npu_scalar_store(d, ob, acc, 8);
+                enec_npu_dma_out(d, &gtot, (uint64_t)c * 8, ob, 8, 1, enec_npu_clock(d, PIPE_S));
             }
         }
         enec_npu_end_phase(d, r, 1 + pass);
@@ -134,6 +141,7 @@ int enec_npu_move_payloads(npu_device *d, npu_report *r, npu_job *j, const uint3
         double freed[2] = {0, 0};
         uint64_t i = 0;
         for (uint64_t blk = (uint64_t)c; blk < j->l->nblocks && !d->err; blk += (uint64_t)C, i++) {
+            enec_npu_scalar(d, 1, 2, 0); /* the block's size and offset: scalar loads from global memory */
             if (!hsz[blk]) continue;
             int s = (int)(i & 1);
             double t = enec_npu_dma_in(d, buf[s], &j->stage, blk * j->stage_block, hsz[blk], 1, freed[s]);
@@ -213,7 +221,8 @@ static size_t run_encode(void *ctx, const enec_layout *l, const uint8_t *src, ui
     /* Global memory holds the tensor, the stream and the staging area. */
     if (enec_npu_gm_place(&u->d, &u->j.src, (void *)src, nbytes) || enec_npu_gm_place(&u->d, &u->j.dst, dst, stored) ||
         enec_npu_gm_place(&u->d, &u->j.stage, u->stage, u->j.stage_block * l->nblocks) ||
-        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables))
+        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables) ||
+        enec_npu_gm_place(&u->d, &u->j.Fgm, u->F, l->nblocks * 4))
         return device_error(&u->d, u->rep);
     for (int c = 0; c < u->cfg->cores && !u->d.err; c++) enec_npu_encode_core(&u->j, c);
     if (u->d.err) return device_error(&u->d, u->rep);

@@ -38,6 +38,8 @@ typedef struct {
     uint32_t f, T, rank, off, ob, one; /* the scan (decode) */
     uint32_t tab;                /* transform table (V0, V1) */
     uint32_t wd, mx;             /* V0: per-group widths, per-group max codes (G lanes) */
+    uint32_t fword;              /* encode: a block's F on its way to global memory */
+    double fword_free;
 } kctx;
 
 /* ---- halving pack / unpack (FORMAT.md section 4) on UB lanes ---------------- */
@@ -256,6 +258,7 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     k->offs = enec_npu_ub_alloc(d, 4 * NPU_CH);
     k->tmp = enec_npu_ub_alloc(d, 2 * NPU_CH);
     k->bits = enec_npu_ub_alloc(d, 256);
+    if (!decode) k->fword = enec_npu_ub_alloc(d, 32);
     if (!k->linear || j->variant == NPU_V0) k->tab = enec_npu_ub_alloc(d, 1024);
     if (decode) {
         uint32_t Gp = ENEC_BLOCK / 16; /* largest G, a multiple of 256 */
@@ -415,8 +418,13 @@ static int encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in
     at = blk * j->stage_block;
     for (int r = 0; r < nhi; r++)
         at = (enec_npu_dma_out(d, &j->stage, at, hiub[r], hilen[r], 1, done), at + hilen[r]);
-    enec_npu_scalar(d, 0, 0, 1); /* F to global memory, for the merge */
-    j->F[blk] = F;
+    /* F to global memory through UB, for the frame's block table and the
+     * merge: the word may be rewritten once the previous block's copy of it
+     * has left (the race detector checks). */
+    enec_npu_wait(d, PIPE_S, k->fword_free);
+    enec_npu_scalar_store(d, k->fword, F, 4);
+    enec_npu_dma_out(d, &j->Fgm, blk * 4, k->fword, 4, 1, enec_npu_clock(d, PIPE_S));
+    k->fword_free = enec_npu_clock(d, PIPE_MTE3);
     *slot_free = enec_npu_clock(d, PIPE_MTE3);
     return d->err ? -1 : 0;
 }
