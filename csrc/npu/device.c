@@ -24,7 +24,10 @@ void enec_npu_config_default(npu_config *c)
     c->dma_read_latency = 320;
     c->dma_write_latency = 180;
     c->dma_unaligned_factor = 0.7;
-    c->vec_startup = 20;
+    /* The one fitted parameter (benchmarks/npu_calibrate.py): fitted on V3
+     * bf16 decompression against the paper's 213.8 GB/s; a priori 20 (pypto:
+     * completion = issue + delay + 15). tests/test_npu.py redoes the fit. */
+    c->vec_startup = 70;
     c->mask_cycles = 8;
     c->scalar_load = 6;
     c->scalar_store = 4;
