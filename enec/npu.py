@@ -181,10 +181,13 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
     return out, _report(variant, cfg, raw)
 
 
-def probe(rule: str, arg: int, device: Optional[dict] = None) -> None:
-    """Run a tiny kernel that exercises one device rule; raises NpuError when it breaks it.
+def probe(rule: str, arg: int, device: Optional[dict] = None) -> float:
+    """Run a tiny kernel that exercises one device rule; raises NpuError when it breaks it, else
+    returns the vector pipe's busy cycles.
 
     rule: "ub_alloc" (allocate arg bytes), "segment" (x[i + arg] += x[i] over 256 lanes),
     "dma_align" (a DataCopy to UB offset arg), "dma_len" (a DataCopy of arg bytes), "race" (a DataCopy
-    in and an add reading it; arg = 0 leaves out the wait between them)."""
-    _npu.probe(rule, int(arg), _config(device))
+    in and an add reading it; arg = 0 leaves out the wait between them), "bank_ww" (one Duplicate
+    repeat whose blocks are arg blocks apart), "bank_rw" (one add repeat writing arg bytes after its
+    source)."""
+    return _npu.probe(rule, int(arg), _config(device))

@@ -327,3 +327,17 @@ def test_calibration_fits_one_point_and_predicts_the_other(minilm_bf16):
     assert abs(rep.gbps / cal.PAPER_V3_BF16["compress"] - 1) <= cal.TOLERANCE, rep.gbps
     _, drep = enec.npu.decompress(s, "v3")
     assert drep.gbps == pytest.approx(dec)
+
+
+def test_bank_conflicts_follow_the_guide():
+    """The UB bank model against the Ascend C best-practices guide's own examples: 8 written blocks
+    at block stride 16 are all in one bank group (8 cycles a repeat), at stride 8 in two (4 cycles);
+    a destination in the same bank as a source costs a read/write conflict, one in another 64 KiB
+    third of the buffer (another bank of the same group) does not."""
+    base = enec.npu.default_device()["vec_startup"]
+    ww = {bs: enec.npu.probe("bank_ww", bs) - base for bs in (1, 2, 4, 8, 16)}
+    assert ww == {1: 1, 2: 1, 4: 2, 8: 4, 16: 8}
+    assert enec.npu.probe("bank_rw", 0xE00) - base == 2       # same bank as the first source
+    assert enec.npu.probe("bank_rw", 0x10000) - base == 1     # same group, other bank
+    off = {"bank_conflicts": 0}
+    assert enec.npu.probe("bank_ww", 16, off) - base == 1

@@ -353,7 +353,7 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst, size_t
     return run_end(&u, r);
 }
 
-int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap)
+int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap, double *vcycles)
 {
     npu_device d;
     uint8_t gmbuf[4096] = {0};
@@ -381,10 +381,23 @@ int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *m
             double t = enec_npu_dma_in(&d, buf, &g, 0, 512, 0, 0);
             if (arg) enec_npu_wait(&d, PIPE_V, t);
             v_add16(&d, buf + 512, buf, buf, 256);
+        } else if (!strcmp(name, "bank_ww")) {
+            /* one Duplicate repeat whose 8 blocks are arg blocks apart (the guide's write/write example) */
+            uint32_t buf = enec_npu_ub_alloc(&d, 65536);
+            uint32_t bs = (uint32_t)(arg < 1 ? 1 : arg > 200 ? 200 : arg);
+            v_dup16_strided(&d, (buf + 511) / 512 * 512, 1, bs, 8 * bs, 1);
+        } else if (!strcmp(name, "bank_rw")) {
+            /* one 128-lane add repeat: sources at 0 and 256 bytes (all 16 groups read once), the
+             * destination arg bytes after the first (the guide's read/write example) */
+            uint32_t buf = enec_npu_ub_alloc(&d, 98304);
+            uint32_t src = (buf + 511) / 512 * 512;
+            uint32_t off = (uint32_t)(arg < 512 ? 512 : arg > 65536 ? 65536 : arg) & ~31u;
+            v_add16(&d, src + off, src, src + 256, 128);
         } else {
             enec_npu_fail(&d, NPU_ERR_ARG, "unknown probe %s", name);
         }
     }
+    if (vcycles) *vcycles = d.stats ? d.stats[0].busy[PIPE_V] : 0;
     int e = d.err;
     if (msg && msgcap) snprintf(msg, msgcap, "%s", e ? d.msg : "");
     enec_npu_device_free(&d);

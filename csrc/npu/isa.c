@@ -11,6 +11,7 @@
 typedef struct {
     uint32_t off, esize, lanes;
     int bits; /* a bit-mask operand (compare result, select/gather-mask pattern): no lanes per repeat */
+    uint32_t bs, rs; /* block and repeat stride in 32-byte blocks; 0: contiguous */
 } operand;
 
 static uint64_t span_bytes(operand o) { return ((uint64_t)o.lanes * o.esize + 31) / 32 * 32; }
@@ -73,7 +74,16 @@ static double bank_repeat_slow(double table, operand dst, const operand *srcs, i
     for (int i = -1; i < nsrc; i++) {
         operand o = i < 0 ? dst : srcs[i];
         if (o.bits) continue;
-        uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
+        uint64_t bpr = (uint64_t)per * o.esize;
+        if (o.bs) {
+            /* strided: block b of repeat r at off + (r rs + b bs) 32 */
+            for (uint64_t b = 0; b < (bpr + 31) / 32; b++) {
+                uint64_t a = o.off + (r * o.rs + b * o.bs) * 32;
+                bank_touch(a, a + 32, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+            }
+            continue;
+        }
+        uint64_t a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
         if (a1 > lim) a1 = lim;
         if (a0 < a1) bank_touch(a0, a1, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
     }
@@ -95,6 +105,10 @@ static double bank_cycles(const npu_device *d, int op, operand dst, const operan
         for (int i = -1; i < nsrc && !slow; i++) {
             operand o = i < 0 ? dst : srcs[i];
             if (o.bits) continue;
+            if (o.bs) {
+                slow = 1;
+                break;
+            }
             uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
             if (a1 > lim) a1 = lim;
             if (a0 >= a1) continue;
@@ -152,14 +166,35 @@ static int issue(npu_device *d, const char *name, int op, operand dst, const ope
     return 1;
 }
 
-static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes, 0}; }
-static operand bitsopnd(uint32_t off, uint32_t nbytes) { return (operand){off, 1, nbytes, 1}; }
+static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes, 0, 0, 0}; }
+static operand bitsopnd(uint32_t off, uint32_t nbytes) { return (operand){off, 1, nbytes, 1, 0, 0}; }
 
 void v_dup16(npu_device *d, uint32_t dst, uint16_t v, uint32_t lo, uint32_t hi)
 {
     if (!issue(d, "dup16", OP_DUP, opnd(dst, 2, hi), NULL, 0, lo, hi, 2)) return;
     uint16_t *o = U16(dst);
     for (uint32_t i = lo; i < hi; i++) o[i] = v;
+}
+
+void v_dup16_strided(npu_device *d, uint32_t dst, uint16_t v, uint32_t blk_stride, uint32_t rep_stride,
+                     uint32_t repeats)
+{
+    if (d->err) return;
+    if (dst % 32 || !blk_stride || repeats == 0 || repeats > d->cfg.max_repeat) {
+        enec_npu_fail(d, NPU_ERR_ARG, "dup16_strided: address, stride or repeats out of range");
+        return;
+    }
+    uint64_t last = (uint64_t)dst + ((uint64_t)(repeats - 1) * rep_stride + 7ull * blk_stride) * 32 + 32;
+    if (!enec_npu_ub_check(d, dst, last - dst, "dup16_strided")) return;
+    operand o = {dst, 2, 0, 0, blk_stride, rep_stride};
+    double bank = d->cfg.bank_conflicts ? bank_cycles(d, OP_DUP, o, NULL, 0, 0, repeats, 128) : 0;
+    double end, start = enec_npu_charge_vector(d, OP_DUP, repeats, 0, bank, &end);
+    for (uint32_t r = 0; r < repeats && !d->err; r++)
+        for (uint32_t b = 0; b < 8 && !d->err; b++) {
+            uint32_t a = dst + (r * rep_stride + b * blk_stride) * 32;
+            if (!enec_npu_ub_write(d, a, 32, start, end, "dup16_strided")) return;
+            for (int l = 0; l < 16; l++) U16(a)[l] = v;
+        }
 }
 
 void v_ci32(npu_device *d, uint32_t dst, uint32_t start, int32_t step, uint32_t lo, uint32_t hi)

@@ -51,7 +51,10 @@ size_t enec_npu_v0_info(const void *src, size_t size, enec_tensor *t, uint64_t *
  * "ub_alloc" (arg = bytes), "segment" (arg = destination lane offset of an
  * add over the source), "dma_align" (arg = UB byte offset), "dma_len" (arg =
  * DataCopy length), "race" (a copy in and a vector read of it; arg = 0 leaves out
- * the wait between them). @return the npu_error it raised (0 = none). */
-int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap);
+ * the wait between them), "bank_ww" (one Duplicate repeat at block stride
+ * arg), "bank_rw" (one add repeat reading two sources 256 bytes apart and
+ * writing arg bytes after the first). *vcycles gets the vector pipe's busy
+ * cycles. @return the npu_error it raised (0 = none). */
+int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap, double *vcycles);
 
 #endif

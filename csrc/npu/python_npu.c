@@ -333,12 +333,13 @@ static PyObject *py_probe(PyObject *self, PyObject *args)
     npu_config cfg;
     if (config_from(config, &cfg)) return NULL;
     char msg[200];
-    int e = enec_npu_probe(&cfg, name, arg, msg, sizeof msg);
+    double vc = 0;
+    int e = enec_npu_probe(&cfg, name, arg, msg, sizeof msg, &vc);
     if (e) {
         PyErr_Format(NpuError, "enec.npu: %s", msg);
         return NULL;
     }
-    Py_RETURN_NONE;
+    return PyFloat_FromDouble(vc);
 }
 
 static PyMethodDef methods[] = {
