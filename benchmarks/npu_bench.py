@@ -188,12 +188,13 @@ def end_to_end(rows, md, args):
 
 NOTES = """
 Where the model and the paper disagree, and why (docs/NPU.md, "Calibration"):
-- One parameter (vec_startup, the fixed cycles of each vector instruction) is fitted on one point, V3
-  bf16 decompression = 213.8 GB/s; every other figure above is a prediction. The fit lands at 70
-  cycles against an a-priori 20 (pypto's delay + 15): with all the modelled costs (bank conflicts,
-  shared HBM, bursts, flags, queue, launch, barriers) the model is still faster than the hardware, and
-  the fit absorbs what is missing (instruction dependencies the in-order pipe does not expose, L2,
-  scalar address arithmetic), so its value is a measure of the model's gap, not a hardware figure.
+- One parameter (vec_startup, a vector instruction's latency, paid by each instruction depending on
+  it) is fitted on one point, V3 bf16 decompression = 213.8 GB/s; every other figure above is a
+  prediction. The fit lands at 119 cycles against an a-priori 20 (pypto's delay + 15): with all the
+  modelled costs (bank conflicts, dependencies, shared HBM, bursts, flags, queue, launch, barriers)
+  the model is still faster than the hardware, and the fit absorbs what is missing (PipeBarriers and
+  scalar address arithmetic of real code, L2), so its value measures the model's gap, not a
+  hardware figure.
 - Our weights are not the paper's: MiniLM (bf16 cast) and Whisper tiny.en, not Qwen3-32B; the
   ratio, and with it the HIGH share of the work, differs a little.
 - V0 is ours (bit planes, own ENV0 container), not the paper's layout, so V0 -> V1 is not comparable.

@@ -40,7 +40,7 @@ typedef struct {
     uint32_t dma_read_latency;   /* cycles before the first byte of a GM read: 320 */
     uint32_t dma_write_latency;  /* 180 */
     double dma_unaligned_factor; /* bandwidth fraction when a GM address is not 512 B aligned: 0.7 */
-    uint32_t vec_startup;        /* cycles every vector instruction pays besides its repeats: 20 */
+    uint32_t vec_startup;        /* a vector instruction's latency beyond its repeats (fitted): 119 */
     uint32_t mask_cycles;        /* setting a lane mask: 8 */
     uint32_t scalar_load, scalar_store, scalar_alu, scalar_issue; /* 6, 4, 2, 1 */
     uint32_t max_repeat;         /* repeats per instruction: 255 */
@@ -53,6 +53,8 @@ typedef struct {
     uint32_t queue_depth;        /* vector instructions the scalar unit may issue ahead (free) */
     int bank_conflicts;          /* charge UB bank conflicts (48 banks in 16 groups): 1 */
     int race_check;              /* fail on a UB read before its data landed or a write before it left: 1 */
+    int vec_overlap;             /* 1: an instruction waits only for the ones it depends on (pays vec_startup
+                                  * as latency); 0: every instruction pays vec_startup in series */
     int fault;                   /* test only: bit 0 drops decode's wait for its DMA-in, bit 1 the slot release */
 } npu_config;
 
@@ -80,6 +82,7 @@ typedef struct {
     uint64_t vec_instr, op_count[OP_COUNT];
     double op_cycles[OP_COUNT];
     double dma_done[PIPE_COUNT]; /* latest completion of a DMA on MTE2 / MTE3 (latency included) */
+    double vissue;      /* when the vector pipe takes its next instruction (clock[PIPE_V]: all done) */
     double bank_extra;  /* vector cycles lost to UB bank conflicts */
     double queue_stall; /* scalar cycles spent waiting for a free queue entry */
 } npu_core_stats;
@@ -99,6 +102,7 @@ typedef struct {
      * ready (a DMA-in or vector write completes) and until when a reader
      * (outbound DMA or vector instruction) still needs it. */
     double *ready, *read_until;
+    double *vready;     /* per 32-byte block: completion of the last vector instruction writing it */
     /* Vector start times of the last NPU_QUEUE_MAX instructions (the bounded issue queue). */
     double vstart[NPU_QUEUE_MAX];
     uint64_t nvec;
@@ -107,6 +111,7 @@ typedef struct {
     double *hbm_bins;
     size_t hbm_nbins;
     double vt0, vt1;    /* start and completion of the last vector instruction */
+    int dep_all;        /* the next instruction depends on every earlier one (a gather) */
 } npu_device;
 
 #define NPU_HBM_BIN 64.0
@@ -171,8 +176,14 @@ static inline double enec_npu_dma_done(const npu_device *d, int pipe)
 /* Charge one vector instruction of class op over `repeats` 256-byte repeats
  * (split into instructions of at most max_repeat), plus a mask setup when masked.
  * bank_cycles: the repeats' cycles with bank conflicts counted (0: repeats x
- * the table's cost). Returns the start cycle; *end gets the completion. */
-double enec_npu_charge_vector(npu_device *d, int op, uint64_t repeats, int masked, double bank_cycles, double *end);
+ * the table's cost); dep: the cycle its operands' producers complete (with
+ * vec_overlap). Returns the start cycle; *end gets the completion. */
+double enec_npu_charge_vector(npu_device *d, int op, uint64_t repeats, int masked, double bank_cycles, double dep,
+                              double *end);
+/* Dependencies between vector instructions (cfg.vec_overlap): the latest
+ * completion of a vector write to UB [off, off + bytes), and recording one. */
+double enec_npu_vdep(const npu_device *d, uint32_t off, uint64_t bytes);
+void enec_npu_vdone(npu_device *d, uint32_t off, uint64_t bytes, double end);
 
 /* The race detector (no-ops when cfg.race_check is 0): a vector or scalar
  * read of UB [off, off + bytes) at cycle t, a write completing at `end`. */

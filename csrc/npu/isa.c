@@ -155,14 +155,33 @@ static int issue(npu_device *d, const char *name, int op, operand dst, const ope
     uint64_t r0 = lo / per, reps = hi > lo ? (hi + per - 1) / per - lo / per : 0;
     int masked = (lo % per) != 0 || (hi % per) != 0;
     double bank = d->cfg.bank_conflicts ? bank_cycles(d, op, dst, srcs, nsrc, r0, reps, per) : 0;
-    double end, start = enec_npu_charge_vector(d, op, reps, masked, bank, &end);
+    /* what it must wait for: its operands' producers, or (a gather, whose
+     * lanes read anywhere) every instruction before it */
+    double dep = 0;
+    if (d->cfg.vec_overlap) {
+        if (d->dep_all) {
+            dep = d->stats[d->core].clock[PIPE_V];
+        } else {
+            dep = enec_npu_vdep(d, dst.off, span_bytes(dst));
+            for (int i = 0; i < nsrc; i++) {
+                double t = enec_npu_vdep(d, srcs[i].off, span_bytes(srcs[i]));
+                if (t > dep) dep = t;
+            }
+        }
+    }
+    d->dep_all = 0;
+    double end, start = enec_npu_charge_vector(d, op, reps, masked, bank, dep, &end);
     d->vt0 = start, d->vt1 = end;
+    enec_npu_vdone(d, dst.off, span_bytes(dst), end);
     /* check every source, then the destination, then record the reads (an
      * in-place operand is read and written by the same instruction) */
     for (int i = 0; i < nsrc; i++)
         if (!enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), start, start, name)) return 0;
     if (!enec_npu_ub_write(d, dst.off, span_bytes(dst), start, end, name)) return 0;
-    for (int i = 0; i < nsrc; i++) enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), 1e300, end, name);
+    /* its reads are done when it leaves the pipe (in-order issue keeps a
+     * later write behind them), not at its completion */
+    double reads_done = d->stats[d->core].vissue;
+    for (int i = 0; i < nsrc; i++) enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), 1e300, reads_done, name);
     return 1;
 }
 
@@ -188,7 +207,7 @@ void v_dup16_strided(npu_device *d, uint32_t dst, uint16_t v, uint32_t blk_strid
     if (!enec_npu_ub_check(d, dst, last - dst, "dup16_strided")) return;
     operand o = {dst, 2, 0, 0, blk_stride, rep_stride};
     double bank = d->cfg.bank_conflicts ? bank_cycles(d, OP_DUP, o, NULL, 0, 0, repeats, 128) : 0;
-    double end, start = enec_npu_charge_vector(d, OP_DUP, repeats, 0, bank, &end);
+    double end, start = enec_npu_charge_vector(d, OP_DUP, repeats, 0, bank, d->stats[d->core].clock[PIPE_V], &end);
     for (uint32_t r = 0; r < repeats && !d->err; r++)
         for (uint32_t b = 0; b < 8 && !d->err; b++) {
             uint32_t a = dst + (r * rep_stride + b * blk_stride) * 32;
@@ -390,6 +409,7 @@ void v_sels16(npu_device *d, uint32_t dst, uint32_t mask_bits, uint32_t plen, ui
 void v_gather16(npu_device *d, uint32_t dst, uint32_t base, uint32_t off, uint32_t lo, uint32_t hi)
 {
     operand src = opnd(off, 4, hi);
+    d->dep_all = 1;
     if (!issue(d, "gather16", OP_GATHER, opnd(dst, 2, hi), &src, 1, lo, hi, 2)) return;
     if (base % 32) {
         enec_npu_fail(d, NPU_ERR_ALIGN, "gather16: base %u is not 32-byte aligned", base);
@@ -526,7 +546,10 @@ void v_transpose16(npu_device *d, uint32_t dst, uint32_t dst_row, uint32_t dst_t
                 bank += repeat_cycles(d->cfg.cycles_per_repeat[OP_TRANSPOSE], rd, wr, rmask, wmask);
             }
     }
-    double end, start = enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0, bank, &end);
+    double end, start = enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0, bank,
+                                               d->stats[d->core].clock[PIPE_V], &end);
+    for (uint32_t t = 0; t < ntiles; t++)
+        for (uint32_t r = 0; r < 16; r++) enec_npu_vdone(d, dst + r * dst_row + t * dst_tile, 32, end);
     for (uint32_t t = 0; t < ntiles && !d->err; t++)
         for (uint32_t r = 0; r < 16; r++)
             enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, start, start, "transpose16");
@@ -535,7 +558,7 @@ void v_transpose16(npu_device *d, uint32_t dst, uint32_t dst_row, uint32_t dst_t
             enec_npu_ub_write(d, dst + r * dst_row + t * dst_tile, 32, start, end, "transpose16");
     for (uint32_t t = 0; t < ntiles && !d->err; t++)
         for (uint32_t r = 0; r < 16; r++)
-            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, 1e300, end, "transpose16");
+            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, 1e300, d->stats[d->core].vissue, "transpose16");
     if (d->err) return;
     for (uint32_t t = 0; t < ntiles; t++)
         for (uint32_t r = 0; r < 16; r++)

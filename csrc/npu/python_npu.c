@@ -21,7 +21,7 @@ static const cfg_field fields[] = {
     F(dma_write_latency, 'u'), F(dma_unaligned_factor, 'd'), F(vec_startup, 'u'), F(mask_cycles, 'u'),
     F(scalar_load, 'u'), F(scalar_store, 'u'), F(scalar_alu, 'u'), F(scalar_issue, 'u'), F(max_repeat, 'u'),
     F(dma_burst_bytes, 'u'), F(launch_cycles, 'u'), F(barrier_cycles, 'u'), F(flag_cycles, 'u'),
-    F(queue_depth, 'u'), F(bank_conflicts, 'i'), F(race_check, 'i'), F(fault, 'i'),
+    F(queue_depth, 'u'), F(bank_conflicts, 'i'), F(race_check, 'i'), F(fault, 'i'), F(vec_overlap, 'i'),
 };
 #undef F
 #define NFIELDS (sizeof fields / sizeof fields[0])
