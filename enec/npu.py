@@ -61,6 +61,8 @@ class Report:
     coded: bool
     ub_peak: int
     ops: Dict[str, Tuple[int, float]] = field(repr=False)
+    bank_extra: float = 0.0   # vector cycles lost to UB bank conflicts, all cores
+    queue_stall: float = 0.0  # scalar cycles waiting for a full instruction queue, all cores
 
     @property
     def seconds(self) -> float:
@@ -73,8 +75,9 @@ class Report:
 
     @property
     def bound(self) -> str:
-        """"hbm" when the shared global-memory bandwidth limits the launch, else "cores"."""
-        return "hbm" if self.hbm_cycles >= self.device_cycles and self.hbm_cycles > 0 else "cores"
+        """"hbm" when the launch moves its bytes at 90% or more of the shared global-memory bandwidth
+        (the HBM timeline holds it back), else "cores"."""
+        return "hbm" if self.hbm_cycles > 0 and self.hbm_cycles >= 0.9 * self.kernel_cycles else "cores"
 
     def pipe_totals(self) -> Dict[str, float]:
         """Busy cycles of each pipe on the busiest core (by span)."""
@@ -108,7 +111,8 @@ def _report(variant: str, device, raw: dict) -> Report:
                   kernel_cycles=raw["kernel_cycles"], bytes_in=raw["bytes_in"],
                   bytes_out=raw["bytes_out"], original_bytes=raw["original_bytes"],
                   stream_bytes=raw["stream_bytes"], nblocks=raw["nblocks"], slots=raw["slots"],
-                  coded=bool(raw["coded"]), ub_peak=raw["ub_peak"], ops=raw["ops"])
+                  coded=bool(raw["coded"]), ub_peak=raw["ub_peak"], ops=raw["ops"],
+                  bank_extra=raw.get("bank_extra", 0.0), queue_stall=raw.get("queue_stall", 0.0))
 
 
 # The dtypes the simulated kernels implement (csrc/npu/driver.c, enec_npu_dtype_ok).

@@ -340,3 +340,27 @@ def test_bank_conflicts_follow_the_guide():
     assert enec.npu.probe("bank_rw", 0xE00, dev) == 2       # same bank as the first source
     assert enec.npu.probe("bank_rw", 0x10000, dev) == 1     # same group, other bank
     assert enec.npu.probe("bank_ww", 16, {**dev, "bank_conflicts": 0}) == 1
+
+
+def test_modelled_costs_enter_the_kernel_time():
+    """Issue 13's costs, each visible in the report: launch and SyncAll barriers add exactly their
+    cycles, the shared HBM bandwidth bounds a launch over time (not after the fact), bank conflicts
+    are counted, and a starved queue stalls the scalar unit."""
+    a = make("bfloat16", "gauss", (40 * BLOCK,))
+    s = enec.compress(a)
+    base = {"launch_cycles": 0, "barrier_cycles": 0}
+    _, r0 = enec.npu.decompress(s, device=base)
+    _, r1 = enec.npu.decompress(s, device={"launch_cycles": 5000, "barrier_cycles": 700})
+    phases = sum(1 for v in r0.phases.values() if v > 0)
+    assert phases == 3  # scan part 1, scan part 2, main kernel
+    assert r1.device_cycles - r0.device_cycles == pytest.approx(5000 + (phases - 1) * 700)
+    # a narrow HBM: the timeline keeps the launch at or above all bytes / bandwidth, and binds it
+    _, slow = enec.npu.decompress(s, device={"hbm_gbps": 20.0})
+    assert slow.bound == "hbm" and r0.bound == "cores" and slow.device_cycles >= 0.99 * slow.hbm_cycles
+    assert slow.device_cycles > 3 * r0.device_cycles
+    assert r0.bank_extra > 0
+    _, nob = enec.npu.decompress(s, device={**base, "bank_conflicts": 0})
+    assert nob.bank_extra == 0 and nob.device_cycles < r0.device_cycles
+    _, q1 = enec.npu.compress(a, device={"queue_depth": 1})
+    _, q64 = enec.npu.compress(a, device={"queue_depth": 64})
+    assert q1.queue_stall > q64.queue_stall and q1.kernel_cycles >= q64.kernel_cycles
