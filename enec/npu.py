@@ -75,9 +75,9 @@ class Report:
 
     @property
     def bound(self) -> str:
-        """"hbm" when the launch moves its bytes at 90% or more of the shared global-memory bandwidth
+        """"hbm" when the launch moves its bytes at 75% or more of the shared global-memory bandwidth
         (the HBM timeline holds it back), else "cores"."""
-        return "hbm" if self.hbm_cycles > 0 and self.hbm_cycles >= 0.9 * self.kernel_cycles else "cores"
+        return "hbm" if self.hbm_cycles > 0 and self.hbm_cycles >= 0.75 * self.kernel_cycles else "cores"
 
     def pipe_totals(self) -> Dict[str, float]:
         """Busy cycles of each pipe on the busiest core (by span)."""

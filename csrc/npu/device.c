@@ -126,6 +126,7 @@ int enec_npu_gm_place(npu_device *d, npu_gm *g, void *base, uint64_t size)
 void enec_npu_core_begin(npu_device *d, int core)
 {
     d->core = core;
+    d->rank = core, d->active = d->cfg.cores; /* the driver narrows these when fewer cores have work */
     d->ub_top = 32;
     /* Stale data from the previous core must not leak into this one's
      * results, as it could not on hardware: a fresh, zeroed arena. */
@@ -208,9 +209,9 @@ static double dma_moved(const npu_device *d, uint64_t bytes)
 /* Move `bytes` from cycle t0 at up to `rate` bytes per cycle through the
  * shared HBM: all cores together cannot move more than hbm_gbps in any bin
  * of the timeline. Cores are simulated one after another (core 0 first), so
- * core k may take at most an equal share of what the cores before it left,
- * (room) / (cores - k): when every core streams each gets 1/cores of the
- * bandwidth, and what an idle core leaves goes to the later ones.
+ * the k-th core with work may take at most an equal share of what the cores
+ * before it left, (room) / (active - k): when every active core streams
+ * each gets 1/active of the bandwidth, and what one leaves goes to the later ones.
  * Returns the cycle the last byte moves. */
 static double hbm_transfer(npu_device *d, double t0, double bytes, double rate)
 {
@@ -226,7 +227,8 @@ static double hbm_transfer(npu_device *d, double t0, double bytes, double rate)
             memset(nb + d->hbm_nbins, 0, (n - d->hbm_nbins) * sizeof(double));
             d->hbm_bins = nb, d->hbm_nbins = n;
         }
-        double span = (double)(b + 1) * W - t, room = (cap - d->hbm_bins[b]) / (double)(d->cfg.cores - d->core);
+        int left_cores = d->active - d->rank;
+        double span = (double)(b + 1) * W - t, room = (cap - d->hbm_bins[b]) / (double)(left_cores > 0 ? left_cores : 1);
         double can = rate * span < room ? rate * span : room;
         if (can < 0) can = 0;
         if (can >= left) {

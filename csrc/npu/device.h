@@ -96,6 +96,7 @@ typedef struct {
     uint32_t ub_peak;
     uint64_t gm_used;
     int core;           /* the core now running */
+    int rank, active;   /* its place among the cores with work in this phase, and how many have work */
     npu_core_stats *stats; /* cfg.cores entries */
     uint32_t gm_cnt;    /* the "scalar register" a gather-mask writes its kept count to */
     /* The race detector: per 32-byte UB block, when its latest contents are

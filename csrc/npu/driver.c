@@ -87,10 +87,12 @@ int enec_npu_scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t 
     if (!tot) return enec_npu_fail(d, NPU_ERR_NOMEM, "out of host memory"), -1;
     gtot.base = (uint8_t *)tot, gtot.size = (uint64_t)C * 8;
     for (int pass = 0; pass < 2 && !d->err; pass++) {
+        int rank = 0;
         for (int c = 0; c < C && !d->err; c++) {
             uint64_t lo = n * (uint64_t)c / (uint64_t)C, hi = n * (uint64_t)(c + 1) / (uint64_t)C;
             enec_npu_core_begin(d, c);
             if (hi == lo) continue; /* its total stays 0 */
+            d->rank = rank++, d->active = n < (uint64_t)C ? (int)n : C;
             uint32_t in = enec_npu_ub_alloc(d, cap * 4), ob = enec_npu_ub_alloc(d, cap * 8);
             uint64_t acc = 0;
             if (pass == 1) {
@@ -136,6 +138,7 @@ int enec_npu_move_payloads(npu_device *d, npu_report *r, npu_job *j, const uint3
     npu_gm out = j->dst;
     for (int c = 0; c < C && !d->err; c++) {
         enec_npu_core_begin(d, c);
+        d->active = j->l->nblocks < (uint64_t)C ? (int)j->l->nblocks : C;
         uint32_t cap = (uint32_t)j->stage_block;
         uint32_t buf[2] = {enec_npu_ub_alloc(d, cap ? cap : 32), enec_npu_ub_alloc(d, cap ? cap : 32)};
         double freed[2] = {0, 0};

@@ -248,6 +248,8 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     const enec_params *p = &j->l->p;
     k->b = p->b, k->n = p->n, k->m = p->m, k->L = p->L, k->h = p->n - p->m, k->E = j->l->di->ebits;
     enec_npu_core_begin(d, core);
+    /* blocks are dealt round-robin: the first min(cores, nblocks) cores have work */
+    d->active = j->l->nblocks < (uint64_t)d->cfg.cores ? (int)j->l->nblocks : d->cfg.cores;
     const uint32_t B = ENEC_BLOCK;
     slot_plan sp = plan_slot(k, B, decode);
     /* Fixed buffers first; then two slots if they fit, else one. */
