@@ -260,7 +260,7 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     k->offs = enec_npu_ub_alloc(d, 4 * NPU_CH);
     k->tmp = enec_npu_ub_alloc(d, 2 * NPU_CH);
     k->bits = enec_npu_ub_alloc(d, 256);
-    if (!decode) k->fword = enec_npu_ub_alloc(d, 32);
+    if (!decode) k->fword = enec_npu_ub_alloc(d, 64); /* F, then (V0) the 16 plane counts */
     if (!k->linear || j->variant == NPU_V0) k->tab = enec_npu_ub_alloc(d, 1024);
     if (decode) {
         uint32_t Gp = ENEC_BLOCK / 16; /* largest G, a multiple of 256 */
@@ -786,9 +786,14 @@ static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double
         at += 2ull * B;
     }
     for (unsigned p = 0; p < np; p++) at = (enec_npu_dma_out(d, o, at, pub[p], plen[p], 1, done), at + plen[p]);
-    enec_npu_scalar(d, 0, 0, 1 + k->n); /* payload size and plane counts to global memory */
-    j->F[blk] = (uint32_t)(at - base);
-    memcpy(j->Fp + blk * NPU_V0_PLANES, Fp, sizeof Fp);
+    /* Payload size and plane counts to global memory through UB (as V1..V3's F). */
+    enec_npu_wait(d, PIPE_S, k->fword_free);
+    enec_npu_scalar_store(d, k->fword, (uint32_t)(at - base), 4);
+    for (unsigned p = 0; p < NPU_V0_PLANES; p++) enec_npu_scalar_store(d, k->fword + 32 + 2 * p, Fp[p], 2);
+    enec_npu_dma_out(d, &j->Fgm, blk * 4, k->fword, 4, 1, enec_npu_clock(d, PIPE_S));
+    enec_npu_dma_out(d, &j->Fpgm, blk * 2 * NPU_V0_PLANES, k->fword + 32, 2 * NPU_V0_PLANES, 0,
+                     enec_npu_clock(d, PIPE_S));
+    k->fword_free = enec_npu_clock(d, PIPE_MTE3);
     *slot_free = enec_npu_clock(d, PIPE_MTE3);
     return d->err ? -1 : 0;
 }
