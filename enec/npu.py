@@ -61,6 +61,8 @@ class Report:
     coded: bool
     ub_peak: int
     ops: Dict[str, Tuple[int, float]] = field(repr=False)
+    bank_extra: float = 0.0   # vector cycles lost to UB bank conflicts, all cores
+    queue_stall: float = 0.0  # scalar cycles waiting for a full instruction queue, all cores
 
     @property
     def seconds(self) -> float:
@@ -73,8 +75,9 @@ class Report:
 
     @property
     def bound(self) -> str:
-        """"hbm" when the shared global-memory bandwidth limits the launch, else "cores"."""
-        return "hbm" if self.hbm_cycles >= self.device_cycles and self.hbm_cycles > 0 else "cores"
+        """"hbm" when the launch moves its bytes at 75% or more of the shared global-memory bandwidth
+        (the HBM timeline holds it back), else "cores"."""
+        return "hbm" if self.hbm_cycles > 0 and self.hbm_cycles >= 0.75 * self.kernel_cycles else "cores"
 
     def pipe_totals(self) -> Dict[str, float]:
         """Busy cycles of each pipe on the busiest core (by span)."""
@@ -108,7 +111,8 @@ def _report(variant: str, device, raw: dict) -> Report:
                   kernel_cycles=raw["kernel_cycles"], bytes_in=raw["bytes_in"],
                   bytes_out=raw["bytes_out"], original_bytes=raw["original_bytes"],
                   stream_bytes=raw["stream_bytes"], nblocks=raw["nblocks"], slots=raw["slots"],
-                  coded=bool(raw["coded"]), ub_peak=raw["ub_peak"], ops=raw["ops"])
+                  coded=bool(raw["coded"]), ub_peak=raw["ub_peak"], ops=raw["ops"],
+                  bank_extra=raw.get("bank_extra", 0.0), queue_stall=raw.get("queue_stall", 0.0))
 
 
 # The dtypes the simulated kernels implement (csrc/npu/driver.c, enec_npu_dtype_ok).
@@ -144,6 +148,16 @@ def compress(array, variant: str = "v3", device: Optional[dict] = None, *, dtype
     return data, _report(variant, cfg, raw)
 
 
+def _empty(shape, dt) -> np.ndarray:
+    """The output array a stream declares; a shape NumPy cannot build (an empty tensor may declare
+    (2**62, 0)) is corrupt input, as in enec.decompress."""
+    try:
+        return np.empty(shape, dtype=dt)
+    except (ValueError, OverflowError) as e:
+        raise _core.CorruptDataError(f"enec.npu: stream declares shape {tuple(shape)}, which NumPy cannot "
+                                     f"build") from e
+
+
 def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tuple[np.ndarray, Report]:
     """Decode a stream with the NPU kernels: (array, report).
 
@@ -155,7 +169,7 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
     if vid == 0:
         info = _npu.v0_info(data)
         dt = _core._CODE_DTYPE[info["dtype"]]
-        out = np.empty(info["shape"], dtype=dt)
+        out = _empty(info["shape"], dt)
     else:
         if bytes(memoryview(data)[:4]) == _V0_MAGIC:
             raise _core.CorruptDataError(
@@ -172,14 +186,18 @@ def decompress(data, variant: str = "v3", device: Optional[dict] = None) -> Tupl
         if h["mode"] != "stored" and dt not in _NPU_DTYPES:
             raise TypeError(f"enec.npu: the NPU kernels code bfloat16, float16 and float32, not {dt}; "
                             f"decode this stream with enec.decompress")
-        out = np.empty(h["shape"], dtype=dt)
+        out = _empty(h["shape"], dt)
     raw = _npu.decompress_into(data, _core._bytes_view(out), vid, config=cfg)
     return out, _report(variant, cfg, raw)
 
 
-def probe(rule: str, arg: int, device: Optional[dict] = None) -> None:
-    """Run a tiny kernel that exercises one device rule; raises NpuError when it breaks it.
+def probe(rule: str, arg: int, device: Optional[dict] = None) -> float:
+    """Run a tiny kernel that exercises one device rule; raises NpuError when it breaks it, else
+    returns the vector pipe's busy cycles.
 
     rule: "ub_alloc" (allocate arg bytes), "segment" (x[i + arg] += x[i] over 256 lanes),
-    "dma_align" (a DataCopy to UB offset arg), "dma_len" (a DataCopy of arg bytes)."""
-    _npu.probe(rule, int(arg), _config(device))
+    "dma_align" (a DataCopy to UB offset arg), "dma_len" (a DataCopy of arg bytes), "race" (a DataCopy
+    in and an add reading it; arg = 0 leaves out the wait between them), "bank_ww" (one Duplicate
+    repeat whose blocks are arg blocks apart), "bank_rw" (one add repeat writing arg bytes after its
+    source)."""
+    return _npu.probe(rule, int(arg), _config(device))

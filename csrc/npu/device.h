@@ -17,7 +17,8 @@ typedef enum {
     NPU_ERR_GM_OVERFLOW,  /* tensors do not fit the device's global memory */
     NPU_ERR_ARG,          /* an instruction argument out of range */
     NPU_ERR_CORRUPT,      /* the kernel found the input stream inconsistent */
-    NPU_ERR_NOMEM         /* the host could not allocate the model's memory */
+    NPU_ERR_NOMEM,        /* the host could not allocate the model's memory */
+    NPU_ERR_RACE          /* UB data read before the DMA that fills it landed, or overwritten before it left */
 } npu_error;
 
 /* Vector instruction classes; each has one row in the cost table. */
@@ -39,11 +40,22 @@ typedef struct {
     uint32_t dma_read_latency;   /* cycles before the first byte of a GM read: 320 */
     uint32_t dma_write_latency;  /* 180 */
     double dma_unaligned_factor; /* bandwidth fraction when a GM address is not 512 B aligned: 0.7 */
-    uint32_t vec_startup;        /* cycles every vector instruction pays besides its repeats: 20 */
+    uint32_t vec_startup;        /* a vector instruction's latency beyond its repeats (fitted): 119 */
     uint32_t mask_cycles;        /* setting a lane mask: 8 */
     uint32_t scalar_load, scalar_store, scalar_alu, scalar_issue; /* 6, 4, 2, 1 */
     uint32_t max_repeat;         /* repeats per instruction: 255 */
     double cycles_per_repeat[OP_COUNT]; /* the cost table, cycles per 256-byte repeat */
+    /* Costs added by issue 13 (docs/NPU.md gives each one's source or marks it free). */
+    uint32_t dma_burst_bytes;    /* DMA moves whole bursts: 512 */
+    uint32_t launch_cycles;      /* kernel launch, once per launch (free) */
+    uint32_t barrier_cycles;     /* SyncAll between the phases of a launch (free) */
+    uint32_t flag_cycles;        /* scalar cost of one SetFlag/WaitFlag pair (free) */
+    uint32_t queue_depth;        /* vector instructions the scalar unit may issue ahead (free) */
+    int bank_conflicts;          /* charge UB bank conflicts (48 banks in 16 groups): 1 */
+    int race_check;              /* fail on a UB read before its data landed or a write before it left: 1 */
+    int vec_overlap;             /* 1: an instruction waits only for the ones it depends on (pays vec_startup
+                                  * as latency); 0: every instruction pays vec_startup in series */
+    int fault;                   /* test only: bit 0 drops decode's wait for its DMA-in, bit 1 the slot release */
 } npu_config;
 
 void enec_npu_config_default(npu_config *c);
@@ -61,12 +73,18 @@ enum { PIPE_MTE2, PIPE_V, PIPE_S, PIPE_MTE3, PIPE_COUNT };
 /* One core: its clocks (cycle at which each pipe is next free), what each
  * pipe was busy for, the UB arena. Cores are simulated one after another
  * and share one UB byte array, since no core sees another's UB. */
+#define NPU_QUEUE_MAX 256 /* largest queue_depth */
+
 typedef struct {
     double clock[PIPE_COUNT];
     double busy[PIPE_COUNT];
     uint64_t bytes_in, bytes_out;
     uint64_t vec_instr, op_count[OP_COUNT];
     double op_cycles[OP_COUNT];
+    double dma_done[PIPE_COUNT]; /* latest completion of a DMA on MTE2 / MTE3 (latency included) */
+    double vissue;      /* when the vector pipe takes its next instruction (clock[PIPE_V]: all done) */
+    double bank_extra;  /* vector cycles lost to UB bank conflicts */
+    double queue_stall; /* scalar cycles spent waiting for a free queue entry */
 } npu_core_stats;
 
 typedef struct {
@@ -78,9 +96,26 @@ typedef struct {
     uint32_t ub_peak;
     uint64_t gm_used;
     int core;           /* the core now running */
+    int rank, active;   /* its place among the cores with work in this phase, and how many have work */
     npu_core_stats *stats; /* cfg.cores entries */
     uint32_t gm_cnt;    /* the "scalar register" a gather-mask writes its kept count to */
+    /* The race detector: per 32-byte UB block, when its latest contents are
+     * ready (a DMA-in or vector write completes) and until when a reader
+     * (outbound DMA or vector instruction) still needs it. */
+    double *ready, *read_until;
+    double *vready;     /* per 32-byte block: completion of the last vector instruction writing it */
+    /* Vector start times of the last NPU_QUEUE_MAX instructions (the bounded issue queue). */
+    double vstart[NPU_QUEUE_MAX];
+    uint64_t nvec;
+    /* Shared HBM bandwidth over time: bytes already moved in each bin of
+     * NPU_HBM_BIN cycles, all cores together, in the current phase. */
+    double *hbm_bins;
+    size_t hbm_nbins;
+    double vt0, vt1;    /* start and completion of the last vector instruction */
+    int dep_all;        /* the next instruction depends on every earlier one (a gather) */
 } npu_device;
+
+#define NPU_HBM_BIN 64.0
 
 int enec_npu_device_init(npu_device *d, const npu_config *cfg);
 void enec_npu_device_free(npu_device *d);
@@ -121,15 +156,42 @@ void enec_npu_scalar(npu_device *d, uint32_t alu_ops, uint32_t loads, uint32_t s
  * drain, then loads a value the vector unit wrote (a PipeBarrier + GetValue). */
 uint32_t enec_npu_scalar_read_u16(npu_device *d, uint32_t ub_off);
 void enec_npu_scalar_write_u16(npu_device *d, uint32_t ub_off, uint16_t v);
+/* Scalar load / store of a little-endian word of 4 or 8 bytes in UB (the
+ * scalar unit's GetValue / SetValue), race-checked like any access. */
+uint64_t enec_npu_scalar_load(npu_device *d, uint32_t ub_off, unsigned bytes);
+void enec_npu_scalar_store(npu_device *d, uint32_t ub_off, uint64_t v, unsigned bytes);
 /* Read the kept count of the last gather-mask (waits for the vector pipe). */
 uint32_t enec_npu_scalar_read_count(npu_device *d);
 
 /* Event wait: a pipe does not start its next work before cycle t. */
 void enec_npu_wait(npu_device *d, int pipe, double t);
 static inline double enec_npu_clock(const npu_device *d, int pipe) { return d->stats[d->core].clock[pipe]; }
+/* When every DMA issued so far on an MTE pipe has completed (its engine is
+ * free earlier: latencies of successive copies overlap). */
+static inline double enec_npu_dma_done(const npu_device *d, int pipe)
+{
+    const npu_core_stats *s = &d->stats[d->core];
+    return s->dma_done[pipe] > s->clock[pipe] ? s->dma_done[pipe] : s->clock[pipe];
+}
 
 /* Charge one vector instruction of class op over `repeats` 256-byte repeats
- * (split into instructions of at most max_repeat), plus a mask setup when masked. */
-void enec_npu_charge_vector(npu_device *d, int op, uint64_t repeats, int masked);
+ * (split into instructions of at most max_repeat), plus a mask setup when masked.
+ * bank_cycles: the repeats' cycles with bank conflicts counted (0: repeats x
+ * the table's cost); dep: the cycle its operands' producers complete (with
+ * vec_overlap). Returns the start cycle; *end gets the completion. */
+double enec_npu_charge_vector(npu_device *d, int op, uint64_t repeats, int masked, double bank_cycles, double dep,
+                              double *end);
+/* Dependencies between vector instructions (cfg.vec_overlap): the latest
+ * completion of a vector write to UB [off, off + bytes), and recording one. */
+double enec_npu_vdep(const npu_device *d, uint32_t off, uint64_t bytes);
+void enec_npu_vdone(npu_device *d, uint32_t off, uint64_t bytes, double end);
+
+/* The race detector (no-ops when cfg.race_check is 0): a vector or scalar
+ * read of UB [off, off + bytes) at cycle t, a write completing at `end`. */
+int enec_npu_ub_read(npu_device *d, uint32_t off, uint64_t bytes, double t, double until, const char *what);
+int enec_npu_ub_write(npu_device *d, uint32_t off, uint64_t bytes, double t, double end, const char *what);
+
+/* A new phase: the HBM timeline starts empty (every core's clocks restart at 0). */
+void enec_npu_hbm_reset(npu_device *d);
 
 #endif

@@ -35,8 +35,11 @@ void enec_npu_end_phase(npu_device *d, npu_report *r, int phase)
         double end = 0;
         for (int p = 0; p < PIPE_COUNT; p++) {
             if (s->clock[p] > end) end = s->clock[p];
+            if (s->dma_done[p] > end) end = s->dma_done[p];
             r->pipe[p][c] += s->busy[p];
         }
+        r->bank_extra += s->bank_extra;
+        r->queue_stall += s->queue_stall;
         r->core_cycles[c] += end;
         if (end > span) span = end;
         r->bytes_in += s->bytes_in;
@@ -44,13 +47,17 @@ void enec_npu_end_phase(npu_device *d, npu_report *r, int phase)
         for (int o = 0; o < OP_COUNT; o++) r->op_count[o] += s->op_count[o], r->op_cycles[o] += s->op_cycles[o];
     }
     r->phase_cycles[phase] += span;
+    if (span > 0) r->phases_run++;
     memset(d->stats, 0, sizeof(npu_core_stats) * (size_t)d->cfg.cores);
+    enec_npu_hbm_reset(d);
     if (d->ub_peak > r->ub_peak) r->ub_peak = d->ub_peak;
 }
 
 void enec_npu_finish_report(const npu_device *d, npu_report *r)
 {
-    r->device_cycles = 0;
+    /* One launch; its phases are separated by SyncAll barriers. */
+    r->device_cycles = d->cfg.launch_cycles;
+    if (r->phases_run > 1) r->device_cycles += (double)(r->phases_run - 1) * d->cfg.barrier_cycles;
     for (int p = 0; p < 4; p++) r->device_cycles += r->phase_cycles[p];
     double bytes_per_cycle = d->cfg.hbm_gbps / d->cfg.clock_ghz;
     r->hbm_cycles = (double)(r->bytes_in + r->bytes_out) / bytes_per_cycle;
@@ -65,47 +72,56 @@ static size_t device_error(npu_device *d, npu_report *r)
 }
 
 /* The cross-core scan of per-block sizes into stream offsets, as two
- * phases with a barrier: each core sums a contiguous share of the size
- * column, then each core adds the totals of the shares before its own and
- * writes the offsets of its share. Sizes travel as u32, offsets as u64. */
+ * phases with a barrier, every value through modelled memory: in part 1
+ * each core copies a contiguous share of the size column (u32 in global
+ * memory) into UB, sums it on the scalar unit and writes the share's total
+ * (u64) to a global array; in part 2 each core copies that array in, adds
+ * the totals of the shares before its own, and writes the offsets of its
+ * share (u64) back to global memory through UB. */
 int enec_npu_scan_sizes(npu_device *d, npu_report *r, uint32_t *sizes, uint64_t n, uint64_t base, uint64_t *at)
 {
     const int C = d->cfg.cores;
-    npu_gm gsz = {(uint8_t *)sizes, n * 4};
+    const uint32_t cap = 2048; /* sizes per piece */
+    npu_gm gsz = {(uint8_t *)sizes, n * 4}, gat = {(uint8_t *)at, n * 8}, gtot;
     uint64_t *tot = (uint64_t *)calloc((size_t)C, sizeof(uint64_t));
     if (!tot) return enec_npu_fail(d, NPU_ERR_NOMEM, "out of host memory"), -1;
+    gtot.base = (uint8_t *)tot, gtot.size = (uint64_t)C * 8;
     for (int pass = 0; pass < 2 && !d->err; pass++) {
+        int rank = 0;
         for (int c = 0; c < C && !d->err; c++) {
             uint64_t lo = n * (uint64_t)c / (uint64_t)C, hi = n * (uint64_t)(c + 1) / (uint64_t)C;
             enec_npu_core_begin(d, c);
-            if (hi == lo && pass == 0) continue;
-            if (pass == 1) enec_npu_scalar(d, (uint32_t)c, (uint32_t)c, 0); /* the totals of earlier shares */
-            /* Shares larger than the buffer go through it in pieces. */
-            uint32_t cap = 4096, buf = enec_npu_ub_alloc(d, cap * 4);
+            if (hi == lo) continue; /* its total stays 0 */
+            d->rank = rank++, d->active = n < (uint64_t)C ? (int)n : C;
+            uint32_t in = enec_npu_ub_alloc(d, cap * 4), ob = enec_npu_ub_alloc(d, cap * 8);
             uint64_t acc = 0;
             if (pass == 1) {
-                acc = base;
-                for (int k = 0; k < c; k++) acc += tot[k];
-            }
-            for (uint64_t p = lo; p < hi && !d->err; p += cap) {
-                uint64_t m = hi - p < cap ? hi - p : cap;
-                double t = enec_npu_dma_in(d, buf, &gsz, p * 4, m * 4, 1, 0);
+                /* base is a kernel argument; the earlier shares' totals come from global memory */
+                uint32_t tb = enec_npu_ub_alloc(d, (uint32_t)C * 8);
+                double t = enec_npu_dma_in(d, tb, &gtot, 0, (uint64_t)C * 8, 1, 0);
                 enec_npu_wait(d, PIPE_S, t);
-                enec_npu_scalar(d, (uint32_t)m, (uint32_t)m, pass ? (uint32_t)m : 0);
-                for (uint64_t i = 0; i < m; i++) {
-                    if (pass) at[p + i] = acc;
-                    acc += sizes[p + i];
+                acc = base;
+                for (int k = 0; k < c && !d->err; k++) {
+                    acc += enec_npu_scalar_load(d, tb + 8u * (uint32_t)k, 8);
+                    enec_npu_scalar(d, 1, 0, 0);
                 }
             }
+            for (uint64_t p = lo; p < hi && !d->err; p += cap) {
+                uint32_t m = (uint32_t)(hi - p < cap ? hi - p : cap);
+                /* the previous piece's offsets must have left before ob is rewritten */
+                if (pass == 1) enec_npu_wait(d, PIPE_S, enec_npu_clock(d, PIPE_MTE3));
+                double t = enec_npu_dma_in(d, in, &gsz, p * 4, (uint64_t)m * 4, 1, enec_npu_clock(d, PIPE_S));
+                enec_npu_wait(d, PIPE_S, t);
+                for (uint32_t i = 0; i < m && !d->err; i++) {
+                    if (pass == 1) enec_npu_scalar_store(d, ob + 8 * i, acc, 8);
+                    acc += enec_npu_scalar_load(d, in + 4 * i, 4);
+                    enec_npu_scalar(d, 1, 0, 0);
+                }
+                if (pass == 1) enec_npu_dma_out(d, &gat, p * 8, ob, (uint64_t)m * 8, 1, enec_npu_clock(d, PIPE_S));
+            }
             if (pass == 0) {
-                tot[c] = acc;
-                enec_npu_scalar(d, 0, 0, 1);
-            } else if (hi > lo) {
-                /* the offsets of the share go back to global memory (counted, not re-read) */
-                d->stats[c].bytes_out += (hi - lo) * 8;
-                d->stats[c].busy[PIPE_MTE3] += d->cfg.dma_write_latency + (double)(hi - lo) * 8 / d->cfg.mte3_bytes_per_cycle;
-                d->stats[c].clock[PIPE_MTE3] = d->stats[c].clock[PIPE_S] + d->cfg.dma_write_latency +
-                                               (double)(hi - lo) * 8 / d->cfg.mte3_bytes_per_cycle;
+                enec_npu_scalar_store(d, ob, acc, 8);
+                enec_npu_dma_out(d, &gtot, (uint64_t)c * 8, ob, 8, 1, enec_npu_clock(d, PIPE_S));
             }
         }
         enec_npu_end_phase(d, r, 1 + pass);
@@ -122,11 +138,13 @@ int enec_npu_move_payloads(npu_device *d, npu_report *r, npu_job *j, const uint3
     npu_gm out = j->dst;
     for (int c = 0; c < C && !d->err; c++) {
         enec_npu_core_begin(d, c);
+        d->active = j->l->nblocks < (uint64_t)C ? (int)j->l->nblocks : C;
         uint32_t cap = (uint32_t)j->stage_block;
         uint32_t buf[2] = {enec_npu_ub_alloc(d, cap ? cap : 32), enec_npu_ub_alloc(d, cap ? cap : 32)};
         double freed[2] = {0, 0};
         uint64_t i = 0;
         for (uint64_t blk = (uint64_t)c; blk < j->l->nblocks && !d->err; blk += (uint64_t)C, i++) {
+            enec_npu_scalar(d, 1, 2, 0); /* the block's size and offset: scalar loads from global memory */
             if (!hsz[blk]) continue;
             int s = (int)(i & 1);
             double t = enec_npu_dma_in(d, buf[s], &j->stage, blk * j->stage_block, hsz[blk], 1, freed[s]);
@@ -206,7 +224,8 @@ static size_t run_encode(void *ctx, const enec_layout *l, const uint8_t *src, ui
     /* Global memory holds the tensor, the stream and the staging area. */
     if (enec_npu_gm_place(&u->d, &u->j.src, (void *)src, nbytes) || enec_npu_gm_place(&u->d, &u->j.dst, dst, stored) ||
         enec_npu_gm_place(&u->d, &u->j.stage, u->stage, u->j.stage_block * l->nblocks) ||
-        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables))
+        enec_npu_gm_place(&u->d, &u->j.tables, u->tables, sizeof u->tables) ||
+        enec_npu_gm_place(&u->d, &u->j.Fgm, u->F, l->nblocks * 4))
         return device_error(&u->d, u->rep);
     for (int c = 0; c < u->cfg->cores && !u->d.err; c++) enec_npu_encode_core(&u->j, c);
     if (u->d.err) return device_error(&u->d, u->rep);
@@ -338,7 +357,7 @@ size_t enec_npu_decompress(const npu_config *cfg, int variant, void *dst, size_t
     return run_end(&u, r);
 }
 
-int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap)
+int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap, double *vcycles)
 {
     npu_device d;
     uint8_t gmbuf[4096] = {0};
@@ -360,10 +379,29 @@ int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *m
         } else if (!strcmp(name, "dma_len")) {
             uint32_t buf = enec_npu_ub_alloc(&d, 4096);
             enec_npu_dma_in(&d, buf, &g, 0, (uint64_t)(arg < 0 ? 0 : arg > 4000 ? 4000 : arg), 0, 0);
+        } else if (!strcmp(name, "race")) {
+            /* a copy in, then an add reading it: with arg != 0 the add waits for the copy's flag */
+            uint32_t buf = enec_npu_ub_alloc(&d, 1024);
+            double t = enec_npu_dma_in(&d, buf, &g, 0, 512, 0, 0);
+            if (arg) enec_npu_wait(&d, PIPE_V, t);
+            v_add16(&d, buf + 512, buf, buf, 256);
+        } else if (!strcmp(name, "bank_ww")) {
+            /* one Duplicate repeat whose 8 blocks are arg blocks apart (the guide's write/write example) */
+            uint32_t buf = enec_npu_ub_alloc(&d, 65536);
+            uint32_t bs = (uint32_t)(arg < 1 ? 1 : arg > 200 ? 200 : arg);
+            v_dup16_strided(&d, (buf + 511) / 512 * 512, 1, bs, 8 * bs, 1);
+        } else if (!strcmp(name, "bank_rw")) {
+            /* one 128-lane add repeat: sources at 0 and 256 bytes (all 16 groups read once), the
+             * destination arg bytes after the first (the guide's read/write example) */
+            uint32_t buf = enec_npu_ub_alloc(&d, 98304);
+            uint32_t src = (buf + 511) / 512 * 512;
+            uint32_t off = (uint32_t)(arg < 512 ? 512 : arg > 65536 ? 65536 : arg) & ~31u;
+            v_add16(&d, src + off, src, src + 256, 128);
         } else {
             enec_npu_fail(&d, NPU_ERR_ARG, "unknown probe %s", name);
         }
     }
+    if (vcycles) *vcycles = d.stats ? d.stats[0].busy[PIPE_V] : 0;
     int e = d.err;
     if (msg && msgcap) snprintf(msg, msgcap, "%s", e ? d.msg : "");
     enec_npu_device_free(&d);

@@ -10,6 +10,8 @@
  * many lanes the instruction reads or writes from its start. */
 typedef struct {
     uint32_t off, esize, lanes;
+    int bits; /* a bit-mask operand (compare result, select/gather-mask pattern): no lanes per repeat */
+    uint32_t bs, rs; /* block and repeat stride in 32-byte blocks; 0: contiguous */
 } operand;
 
 static uint64_t span_bytes(operand o) { return ((uint64_t)o.lanes * o.esize + 31) / 32 * 32; }
@@ -35,8 +37,109 @@ static int check_overlap(npu_device *d, operand dst, operand src, const char *op
                          (unsigned long long)d1);
 }
 
+/* UB banks (Ascend C best-practices guide, "Avoiding Bank Conflicts"): 48
+ * banks of 128 rows x 32 B in 16 groups of 3; consecutive 32-byte blocks
+ * go to consecutive groups, each 64 KiB third of the buffer to its own bank
+ * of the group (0x10000 is bank 16, 0x10020 bank 17, 0x20020 bank 33). Per
+ * cycle the vector unit reads one row from each group and writes one row to
+ * each group: reads of one repeat in the same group, or writes in the same
+ * group, queue; a read and a write of the same bank in one repeat cost one
+ * cycle more (our reading of the guide's read/write conflict). A repeat
+ * takes the larger of its cost-table cycles and these. */
+static void bank_touch(uint64_t a0, uint64_t a1, unsigned *cnt, uint64_t *mask)
+{
+    for (uint64_t a = a0 & ~31ull; a < a1; a += 32) {
+        unsigned g = (unsigned)(a >> 5) & 15;
+        cnt[g]++;
+        *mask |= 1ull << ((((a >> 16) & 3) << 4) | g);
+    }
+}
+
+static double repeat_cycles(double table, const unsigned *rd, const unsigned *wr, uint64_t rmask, uint64_t wmask)
+{
+    unsigned m = 1;
+    for (int g = 0; g < 16; g++) {
+        if (rd[g] > m) m = rd[g];
+        if (wr[g] > m) m = wr[g];
+    }
+    double c = m + ((rmask & wmask) ? 1 : 0);
+    return c > table ? c : table;
+}
+
+/* One repeat, operand by operand: slow but general (any block count). */
+static double bank_repeat_slow(double table, operand dst, const operand *srcs, int nsrc, uint64_t r, uint32_t per)
+{
+    unsigned rd[16] = {0}, wr[16] = {0};
+    uint64_t rmask = 0, wmask = 0;
+    for (int i = -1; i < nsrc; i++) {
+        operand o = i < 0 ? dst : srcs[i];
+        if (o.bits) continue;
+        uint64_t bpr = (uint64_t)per * o.esize;
+        if (o.bs) {
+            /* strided: block b of repeat r at off + (r rs + b bs) 32 */
+            for (uint64_t b = 0; b < (bpr + 31) / 32; b++) {
+                uint64_t a = o.off + (r * o.rs + b * o.bs) * 32;
+                bank_touch(a, a + 32, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+            }
+            continue;
+        }
+        uint64_t a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
+        if (a1 > lim) a1 = lim;
+        if (a0 < a1) bank_touch(a0, a1, i < 0 ? wr : rd, i < 0 ? &wmask : &rmask);
+    }
+    return repeat_cycles(table, rd, wr, rmask, wmask);
+}
+
+static uint32_t rot16(uint32_t m, unsigned g) { return ((m << g) | (m >> (16 - g))) & 0xFFFF; }
+
+static double bank_cycles(const npu_device *d, int op, operand dst, const operand *srcs, int nsrc, uint64_t r0,
+                          uint64_t reps, uint32_t per)
+{
+    double table = d->cfg.cycles_per_repeat[op], total = 0;
+    for (uint64_t r = r0; r < r0 + reps; r++) {
+        /* Fast path: every operand's repeat is a run of at most 16 whole
+         * blocks inside one 64 KiB third, so its groups are a rotated bit
+         * mask and its banks follow from the third. */
+        uint32_t c1 = 0, c2 = 0, c3 = 0, wm = 0;
+        unsigned wreg = 0, slow = 0, rw = 0;
+        for (int i = -1; i < nsrc && !slow; i++) {
+            operand o = i < 0 ? dst : srcs[i];
+            if (o.bits) continue;
+            if (o.bs) {
+                slow = 1;
+                break;
+            }
+            uint64_t bpr = (uint64_t)per * o.esize, a0 = o.off + r * bpr, a1 = a0 + bpr, lim = o.off + span_bytes(o);
+            if (a1 > lim) a1 = lim;
+            if (a0 >= a1) continue;
+            uint64_t nb = (a1 - (a0 & ~31ull) + 31) / 32;
+            if (nb > 16 || (a0 >> 16) != ((a1 - 1) >> 16)) {
+                slow = 1;
+                break;
+            }
+            uint32_t m = rot16(nb == 16 ? 0xFFFF : (1u << nb) - 1, (unsigned)(a0 >> 5) & 15);
+            if (i < 0) {
+                wm = m, wreg = (unsigned)(a0 >> 16);
+            } else {
+                c3 |= c2 & m, c2 |= c1 & m, c1 |= m;
+                if ((m & wm) && (unsigned)(a0 >> 16) == wreg) rw = 1;
+            }
+        }
+        if (slow) {
+            total += bank_repeat_slow(table, dst, srcs, nsrc, r, per);
+            continue;
+        }
+        double c = (c3 ? 3 : c2 ? 2 : 1) + rw;
+        total += c > table ? c : table;
+    }
+    return total;
+}
+
 /* Validate and charge an instruction over lanes [lo, hi) of dst; srcs
- * covered to the same lanes (their own element sizes). Returns 0 on error. */
+ * covered to the same lanes (their own element sizes). The race detector
+ * sees every operand: sources must be ready when the instruction starts,
+ * the destination must not be awaited by a reader or a pending write.
+ * Returns 0 on error. */
 static int issue(npu_device *d, const char *name, int op, operand dst, const operand *srcs, int nsrc,
                  uint32_t lo, uint32_t hi, uint32_t widest)
 {
@@ -49,19 +152,68 @@ static int issue(npu_device *d, const char *name, int op, operand dst, const ope
     /* Repeats over the widest operand; a range not starting at lane 0 or
      * not ending on a repeat boundary needs a lane mask. */
     uint32_t per = 256 / widest;
-    uint64_t reps = hi > lo ? (hi + per - 1) / per - lo / per : 0;
+    uint64_t r0 = lo / per, reps = hi > lo ? (hi + per - 1) / per - lo / per : 0;
     int masked = (lo % per) != 0 || (hi % per) != 0;
-    enec_npu_charge_vector(d, op, reps, masked);
+    double bank = d->cfg.bank_conflicts ? bank_cycles(d, op, dst, srcs, nsrc, r0, reps, per) : 0;
+    /* what it must wait for: its operands' producers, or (a gather, whose
+     * lanes read anywhere) every instruction before it */
+    double dep = 0;
+    if (d->cfg.vec_overlap) {
+        if (d->dep_all) {
+            dep = d->stats[d->core].clock[PIPE_V];
+        } else {
+            dep = enec_npu_vdep(d, dst.off, span_bytes(dst));
+            for (int i = 0; i < nsrc; i++) {
+                double t = enec_npu_vdep(d, srcs[i].off, span_bytes(srcs[i]));
+                if (t > dep) dep = t;
+            }
+        }
+    }
+    d->dep_all = 0;
+    double end, start = enec_npu_charge_vector(d, op, reps, masked, bank, dep, &end);
+    d->vt0 = start, d->vt1 = end;
+    enec_npu_vdone(d, dst.off, span_bytes(dst), end);
+    /* check every source, then the destination, then record the reads (an
+     * in-place operand is read and written by the same instruction) */
+    for (int i = 0; i < nsrc; i++)
+        if (!enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), start, start, name)) return 0;
+    if (!enec_npu_ub_write(d, dst.off, span_bytes(dst), start, end, name)) return 0;
+    /* its reads are done when it leaves the pipe (in-order issue keeps a
+     * later write behind them), not at its completion */
+    double reads_done = d->stats[d->core].vissue;
+    for (int i = 0; i < nsrc; i++) enec_npu_ub_read(d, srcs[i].off, span_bytes(srcs[i]), 1e300, reads_done, name);
     return 1;
 }
 
-static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes}; }
+static operand opnd(uint32_t off, uint32_t esize, uint32_t lanes) { return (operand){off, esize, lanes, 0, 0, 0}; }
+static operand bitsopnd(uint32_t off, uint32_t nbytes) { return (operand){off, 1, nbytes, 1, 0, 0}; }
 
 void v_dup16(npu_device *d, uint32_t dst, uint16_t v, uint32_t lo, uint32_t hi)
 {
     if (!issue(d, "dup16", OP_DUP, opnd(dst, 2, hi), NULL, 0, lo, hi, 2)) return;
     uint16_t *o = U16(dst);
     for (uint32_t i = lo; i < hi; i++) o[i] = v;
+}
+
+void v_dup16_strided(npu_device *d, uint32_t dst, uint16_t v, uint32_t blk_stride, uint32_t rep_stride,
+                     uint32_t repeats)
+{
+    if (d->err) return;
+    if (dst % 32 || !blk_stride || repeats == 0 || repeats > d->cfg.max_repeat) {
+        enec_npu_fail(d, NPU_ERR_ARG, "dup16_strided: address, stride or repeats out of range");
+        return;
+    }
+    uint64_t last = (uint64_t)dst + ((uint64_t)(repeats - 1) * rep_stride + 7ull * blk_stride) * 32 + 32;
+    if (!enec_npu_ub_check(d, dst, last - dst, "dup16_strided")) return;
+    operand o = {dst, 2, 0, 0, blk_stride, rep_stride};
+    double bank = d->cfg.bank_conflicts ? bank_cycles(d, OP_DUP, o, NULL, 0, 0, repeats, 128) : 0;
+    double end, start = enec_npu_charge_vector(d, OP_DUP, repeats, 0, bank, d->stats[d->core].clock[PIPE_V], &end);
+    for (uint32_t r = 0; r < repeats && !d->err; r++)
+        for (uint32_t b = 0; b < 8 && !d->err; b++) {
+            uint32_t a = dst + (r * rep_stride + b * blk_stride) * 32;
+            if (!enec_npu_ub_write(d, a, 32, start, end, "dup16_strided")) return;
+            for (int l = 0; l < 16; l++) U16(a)[l] = v;
+        }
 }
 
 void v_ci32(npu_device *d, uint32_t dst, uint32_t start, int32_t step, uint32_t lo, uint32_t hi)
@@ -227,7 +379,7 @@ void v_addf16(npu_device *d, uint32_t dst, uint32_t a, uint32_t b, uint32_t n)
 void v_cmpgt_f16(npu_device *d, uint32_t dst_bits, uint32_t a, uint16_t s_half, uint32_t n)
 {
     operand src = opnd(a, 2, n);
-    if (!issue(d, "cmpgt_f16", OP_CMP, opnd(dst_bits, 1, (n + 7) / 8), &src, 1, 0, n, 2)) return;
+    if (!issue(d, "cmpgt_f16", OP_CMP, bitsopnd(dst_bits, (n + 7) / 8), &src, 1, 0, n, 2)) return;
     const uint16_t *x = U16(a);
     uint8_t *o = d->ub + dst_bits;
     memset(o, 0, (n + 7) / 8);
@@ -245,7 +397,7 @@ void v_sels16(npu_device *d, uint32_t dst, uint32_t mask_bits, uint32_t plen, ui
         enec_npu_fail(d, NPU_ERR_ARG, "sels16: pattern length %u for %u lanes", plen, n);
         return;
     }
-    operand srcs[2] = {opnd(a, 2, n), opnd(mask_bits, 1, (plen + 7) / 8)};
+    operand srcs[2] = {opnd(a, 2, n), bitsopnd(mask_bits, (plen + 7) / 8)};
     if (!issue(d, "sels16", OP_SEL, opnd(dst, 2, n), srcs, 2, 0, n, 2)) return;
     uint16_t *o = U16(dst);
     const uint16_t *x = U16(a);
@@ -257,6 +409,7 @@ void v_sels16(npu_device *d, uint32_t dst, uint32_t mask_bits, uint32_t plen, ui
 void v_gather16(npu_device *d, uint32_t dst, uint32_t base, uint32_t off, uint32_t lo, uint32_t hi)
 {
     operand src = opnd(off, 4, hi);
+    d->dep_all = 1;
     if (!issue(d, "gather16", OP_GATHER, opnd(dst, 2, hi), &src, 1, lo, hi, 2)) return;
     if (base % 32) {
         enec_npu_fail(d, NPU_ERR_ALIGN, "gather16: base %u is not 32-byte aligned", base);
@@ -271,6 +424,12 @@ void v_gather16(npu_device *d, uint32_t dst, uint32_t base, uint32_t off, uint32
         uint64_t at = (uint64_t)base + of[i];
         if (of[i] % 2 || at + 2 > d->ub_top) {
             enec_npu_fail(d, NPU_ERR_BOUNDS, "gather16: lane %u offset %u outside the buffer", i, of[i]);
+            return;
+        }
+        /* (lanes of the destination's own blocks were checked as the destination) */
+        if (d->cfg.race_check && !(at >= dst && at < dst + 2ull * hi + 32) && d->ready[at / 32] > d->vt0 + 1e-9) {
+            enec_npu_fail(d, NPU_ERR_RACE, "race: gather16 lane %u reads UB %llu at cycle %.0f but its data lands "
+                          "at %.0f", i, (unsigned long long)at, d->vt0, d->ready[at / 32]);
             return;
         }
         if (at + 2 > d0 && at < d1) {
@@ -288,7 +447,7 @@ void v_gathermask16(npu_device *d, uint32_t dst, uint32_t src, uint32_t pattern_
         enec_npu_fail(d, NPU_ERR_ARG, "gathermask16: pattern length %u for %u lanes", plen, n);
         return;
     }
-    operand srcs[2] = {opnd(src, 2, n), opnd(pattern_bits, 1, (plen + 7) / 8)};
+    operand srcs[2] = {opnd(src, 2, n), bitsopnd(pattern_bits, (plen + 7) / 8)};
     /* The destination may receive up to n lanes. */
     if (!issue(d, "gathermask16", OP_GATHERMASK, opnd(dst, 2, n), srcs, 2, 0, n, 2)) return;
     uint16_t *o = U16(dst);
@@ -371,7 +530,36 @@ void v_transpose16(npu_device *d, uint32_t dst, uint32_t dst_row, uint32_t dst_t
         enec_npu_fail(d, NPU_ERR_SEGMENT, "transpose16: source and destination tiles overlap");
         return;
     }
-    enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0);
+    /* Bank conflicts: each repeat reads 8 source rows and writes 8 destination rows. */
+    double bank = 0;
+    if (d->cfg.bank_conflicts) {
+        for (uint32_t t = 0; t < ntiles; t++)
+            for (uint32_t h = 0; h < 2; h++) {
+                unsigned rd[16] = {0}, wr[16] = {0};
+                uint64_t rmask = 0, wmask = 0;
+                for (uint32_t r = 8 * h; r < 8 * h + 8; r++) {
+                    uint64_t so = (uint64_t)src + (uint64_t)r * src_row + (uint64_t)t * src_tile;
+                    uint64_t dq = (uint64_t)dst + (uint64_t)r * dst_row + (uint64_t)t * dst_tile;
+                    bank_touch(so, so + 32, rd, &rmask);
+                    bank_touch(dq, dq + 32, wr, &wmask);
+                }
+                bank += repeat_cycles(d->cfg.cycles_per_repeat[OP_TRANSPOSE], rd, wr, rmask, wmask);
+            }
+    }
+    double end, start = enec_npu_charge_vector(d, OP_TRANSPOSE, (uint64_t)ntiles * 2, 0, bank,
+                                               d->stats[d->core].clock[PIPE_V], &end);
+    for (uint32_t t = 0; t < ntiles; t++)
+        for (uint32_t r = 0; r < 16; r++) enec_npu_vdone(d, dst + r * dst_row + t * dst_tile, 32, end);
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, start, start, "transpose16");
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_write(d, dst + r * dst_row + t * dst_tile, 32, start, end, "transpose16");
+    for (uint32_t t = 0; t < ntiles && !d->err; t++)
+        for (uint32_t r = 0; r < 16; r++)
+            enec_npu_ub_read(d, src + r * src_row + t * src_tile, 32, 1e300, d->stats[d->core].vissue, "transpose16");
+    if (d->err) return;
     for (uint32_t t = 0; t < ntiles; t++)
         for (uint32_t r = 0; r < 16; r++)
             for (uint32_t c = 0; c < 16; c++) {

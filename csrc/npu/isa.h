@@ -17,6 +17,11 @@
 
 /* Broadcast a scalar (Duplicate), and an index ramp start + i * step (CreateVecIndex). */
 void v_dup16(npu_device *d, uint32_t dst, uint16_t v, uint32_t lo, uint32_t hi);
+/* Duplicate with strides (32-byte blocks): repeat r writes its 8 blocks at
+ * dst + (r rep_stride + b blk_stride) 32. No ENEC kernel needs it; it lets the
+ * tests check the bank model against the guide's examples. */
+void v_dup16_strided(npu_device *d, uint32_t dst, uint16_t v, uint32_t blk_stride, uint32_t rep_stride,
+                     uint32_t repeats);
 void v_ci32(npu_device *d, uint32_t dst, uint32_t start, int32_t step, uint32_t lo, uint32_t hi);
 
 /* Integer arithmetic on 16-bit lanes (wrapping) and 32-bit lanes. */

@@ -38,6 +38,8 @@ typedef struct {
     uint32_t f, T, rank, off, ob, one; /* the scan (decode) */
     uint32_t tab;                /* transform table (V0, V1) */
     uint32_t wd, mx;             /* V0: per-group widths, per-group max codes (G lanes) */
+    uint32_t fword;              /* encode: a block's F on its way to global memory */
+    double fword_free;
 } kctx;
 
 /* ---- halving pack / unpack (FORMAT.md section 4) on UB lanes ---------------- */
@@ -246,6 +248,8 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     const enec_params *p = &j->l->p;
     k->b = p->b, k->n = p->n, k->m = p->m, k->L = p->L, k->h = p->n - p->m, k->E = j->l->di->ebits;
     enec_npu_core_begin(d, core);
+    /* blocks are dealt round-robin: the first min(cores, nblocks) cores have work */
+    d->active = j->l->nblocks < (uint64_t)d->cfg.cores ? (int)j->l->nblocks : d->cfg.cores;
     const uint32_t B = ENEC_BLOCK;
     slot_plan sp = plan_slot(k, B, decode);
     /* Fixed buffers first; then two slots if they fit, else one. */
@@ -256,6 +260,7 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     k->offs = enec_npu_ub_alloc(d, 4 * NPU_CH);
     k->tmp = enec_npu_ub_alloc(d, 2 * NPU_CH);
     k->bits = enec_npu_ub_alloc(d, 256);
+    if (!decode) k->fword = enec_npu_ub_alloc(d, 64); /* F, then (V0) the 16 plane counts */
     if (!k->linear || j->variant == NPU_V0) k->tab = enec_npu_ub_alloc(d, 1024);
     if (decode) {
         uint32_t Gp = ENEC_BLOCK / 16; /* largest G, a multiple of 256 */
@@ -361,7 +366,7 @@ static int encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in
     slot_plan sp = plan_slot(k, B, 0);
     uint32_t r3ub[4], r3len[4], lowub[4], lowlen[4], hiub[4], hilen[4];
     int nr3 = 0, nlow = 0, nhi = 0;
-    enec_npu_wait(d, PIPE_V, in_done);
+    if (!(d->cfg.fault & 1)) enec_npu_wait(d, PIPE_V, in_done);
 
     split(k, S, &sp, B, valid, r3ub, r3len, &nr3);
     const uint32_t y = k->y, t = k->t, maskub = S + sp.mask;
@@ -415,8 +420,13 @@ static int encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in
     at = blk * j->stage_block;
     for (int r = 0; r < nhi; r++)
         at = (enec_npu_dma_out(d, &j->stage, at, hiub[r], hilen[r], 1, done), at + hilen[r]);
-    enec_npu_scalar(d, 0, 0, 1); /* F to global memory, for the merge */
-    j->F[blk] = F;
+    /* F to global memory through UB, for the frame's block table and the
+     * merge: the word may be rewritten once the previous block's copy of it
+     * has left (the race detector checks). */
+    enec_npu_wait(d, PIPE_S, k->fword_free);
+    enec_npu_scalar_store(d, k->fword, F, 4);
+    enec_npu_dma_out(d, &j->Fgm, blk * 4, k->fword, 4, 1, enec_npu_clock(d, PIPE_S));
+    k->fword_free = enec_npu_clock(d, PIPE_MTE3);
     *slot_free = enec_npu_clock(d, PIPE_MTE3);
     return d->err ? -1 : 0;
 }
@@ -444,7 +454,7 @@ int enec_npu_encode_core(npu_job *j, int core)
         /* Double buffering: the next block's input is requested before this
          * block is computed, into the other slot once that slot is free. */
         if (k.nslots == 2 && blk + step < j->l->nblocks)
-            next_in = load_block_in(&k, j, blk + step, k.slot[1 - s], slot_free[1 - s]);
+            next_in = load_block_in(&k, j, blk + step, k.slot[1 - s], d->cfg.fault & 2 ? 0 : slot_free[1 - s]);
         int bad = k.variant == NPU_V0 ? v0_encode_block(&k, j, blk, k.slot[s], in_done, &slot_free[s])
                                       : encode_block(&k, j, blk, k.slot[s], in_done, &slot_free[s]);
         if (bad) return -1;
@@ -575,7 +585,7 @@ static double decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double 
     load_runs(k, &j->src, l->low_off + blk * l->low_block, B, k->m, S + sp.low, in->lowub, after);
     enec_npu_dma_in(d, S + sp.mask, &j->src, l->mask_off + blk * l->mask_block, (G + 7) / 8, 1, after);
     if (in->F) load_runs(k, &j->src, j->at[blk], k->L * in->F, k->h, S + sp.high, in->hiub, after);
-    return enec_npu_clock(d, PIPE_MTE2);
+    return enec_npu_dma_done(d, PIPE_MTE2);
 }
 
 /* Codes at k->y (exponents after uncode) and the raw parts in the slot ->
@@ -626,7 +636,7 @@ static int decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const dec
     const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L, F = in->F;
     slot_plan sp = plan_slot(k, B, 1);
     const uint32_t y = k->y, t = k->t, g = S + sp.g;
-    enec_npu_wait(d, PIPE_V, in_done);
+    if (!(d->cfg.fault & 1)) enec_npu_wait(d, PIPE_V, in_done); /* fault bit 0: the test of the race detector */
 
     unpack(k, y, B, k->m, in->lowub);
     if (F) {
@@ -661,8 +671,10 @@ int enec_npu_decode_core(npu_job *j, int core)
     for (uint64_t i = 0; blk < j->l->nblocks; blk += step, i++) {
         uint32_t s = (uint32_t)(i % k.nslots);
         double next_in = 0;
+        /* fault bit 1 (tests only) drops the wait for the slot's release */
+        double release = d->cfg.fault & 2 ? 0 : slot_free[1 - s];
         if (k.nslots == 2 && blk + step < j->l->nblocks)
-            next_in = decode_load(&k, j, blk + step, k.slot[1 - s], slot_free[1 - s], &in[1 - s]);
+            next_in = decode_load(&k, j, blk + step, k.slot[1 - s], release, &in[1 - s]);
         if (decode_block(&k, j, blk, k.slot[s], &in[s], in_done, &slot_free[s])) return -1;
         if (k.nslots == 1 && blk + step < j->l->nblocks)
             next_in = decode_load(&k, j, blk + step, k.slot[0], slot_free[0], &in[0]);
@@ -774,9 +786,14 @@ static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double
         at += 2ull * B;
     }
     for (unsigned p = 0; p < np; p++) at = (enec_npu_dma_out(d, o, at, pub[p], plen[p], 1, done), at + plen[p]);
-    enec_npu_scalar(d, 0, 0, 1 + k->n); /* payload size and plane counts to global memory */
-    j->F[blk] = (uint32_t)(at - base);
-    memcpy(j->Fp + blk * NPU_V0_PLANES, Fp, sizeof Fp);
+    /* Payload size and plane counts to global memory through UB (as V1..V3's F). */
+    enec_npu_wait(d, PIPE_S, k->fword_free);
+    enec_npu_scalar_store(d, k->fword, (uint32_t)(at - base), 4);
+    for (unsigned p = 0; p < NPU_V0_PLANES; p++) enec_npu_scalar_store(d, k->fword + 32 + 2 * p, Fp[p], 2);
+    enec_npu_dma_out(d, &j->Fgm, blk * 4, k->fword, 4, 1, enec_npu_clock(d, PIPE_S));
+    enec_npu_dma_out(d, &j->Fpgm, blk * 2 * NPU_V0_PLANES, k->fword + 32, 2 * NPU_V0_PLANES, 0,
+                     enec_npu_clock(d, PIPE_S));
+    k->fword_free = enec_npu_clock(d, PIPE_MTE3);
     *slot_free = enec_npu_clock(d, PIPE_MTE3);
     return d->err ? -1 : 0;
 }
@@ -808,7 +825,7 @@ static double v0_decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, doub
         enec_npu_dma_in(d, S + sp.high + p * r32(B / 8), &j->src, at, bytes, 1, after);
         at += bytes;
     }
-    return enec_npu_clock(d, PIPE_MTE2);
+    return enec_npu_dma_done(d, PIPE_MTE2);
 }
 
 static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const uint32_t *wub,

@@ -20,6 +20,8 @@ typedef struct {
     npu_gm tables;  /* forward table (256 x u16) at 0, inverse table (512 x u16) at 512 */
     uint64_t stage_block;
     uint32_t *F;          /* per block: flagged groups (V1..V3) or payload bytes (V0) */
+    npu_gm Fgm;           /* F as a global-memory region (encode writes it by DMA) */
+    npu_gm Fpgm;          /* V0: Fp as a global-memory region (encode writes it by DMA) */
     const uint64_t *at;   /* decode: stream offset of each block's HIGH (V0: of its payload) */
     uint16_t *Fp;         /* V0: per block, NPU_V0_PLANES counts of the groups that carry bit plane p */
     int slots;            /* out: 1 or 2, the buffering the UB plan allowed */

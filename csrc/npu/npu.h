@@ -10,7 +10,7 @@ typedef struct {
     double *core_cycles;            /* each core's busy span, summed over the phases */
     double *pipe[PIPE_COUNT];       /* each core's busy cycles per pipe (MTE2, V, S, MTE3) */
     double phase_cycles[4];         /* main kernel, scan part 1, scan part 2, HIGH move (encode) */
-    double device_cycles;           /* the phases end to end (a barrier between phases) */
+    double device_cycles;           /* launch + the phases end to end + a barrier between phases */
     double hbm_cycles;              /* the shared-HBM bound: all bytes moved / aggregate bandwidth */
     double kernel_cycles;           /* max(device_cycles, hbm_cycles) */
     uint64_t bytes_in, bytes_out;   /* DMA traffic, GM -> UB and UB -> GM */
@@ -20,6 +20,9 @@ typedef struct {
     uint32_t ub_peak;
     uint64_t op_count[OP_COUNT];
     double op_cycles[OP_COUNT];
+    int phases_run;                 /* phases with work (a barrier between consecutive ones) */
+    double bank_extra;              /* vector cycles lost to bank conflicts, all cores */
+    double queue_stall;             /* scalar cycles waiting for a full instruction queue, all cores */
     int npu_err;                    /* an npu_error when the device refused the kernel */
     char msg[200];
 } npu_report;
@@ -47,7 +50,11 @@ size_t enec_npu_v0_info(const void *src, size_t size, enec_tensor *t, uint64_t *
 /* Run one deliberately small kernel that exercises a rule of the model:
  * "ub_alloc" (arg = bytes), "segment" (arg = destination lane offset of an
  * add over the source), "dma_align" (arg = UB byte offset), "dma_len" (arg =
- * DataCopy length). @return the npu_error it raised (0 = none). */
-int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap);
+ * DataCopy length), "race" (a copy in and a vector read of it; arg = 0 leaves out
+ * the wait between them), "bank_ww" (one Duplicate repeat at block stride
+ * arg), "bank_rw" (one add repeat reading two sources 256 bytes apart and
+ * writing arg bytes after the first). *vcycles gets the vector pipe's busy
+ * cycles. @return the npu_error it raised (0 = none). */
+int enec_npu_probe(const npu_config *cfg, const char *name, int64_t arg, char *msg, size_t msgcap, double *vcycles);
 
 #endif

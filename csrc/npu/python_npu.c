@@ -20,6 +20,8 @@ static const cfg_field fields[] = {
     F(mte2_bytes_per_cycle, 'd'), F(mte3_bytes_per_cycle, 'd'), F(dma_read_latency, 'u'),
     F(dma_write_latency, 'u'), F(dma_unaligned_factor, 'd'), F(vec_startup, 'u'), F(mask_cycles, 'u'),
     F(scalar_load, 'u'), F(scalar_store, 'u'), F(scalar_alu, 'u'), F(scalar_issue, 'u'), F(max_repeat, 'u'),
+    F(dma_burst_bytes, 'u'), F(launch_cycles, 'u'), F(barrier_cycles, 'u'), F(flag_cycles, 'u'),
+    F(queue_depth, 'u'), F(bank_conflicts, 'i'), F(race_check, 'i'), F(fault, 'i'), F(vec_overlap, 'i'),
 };
 #undef F
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -171,6 +173,13 @@ static PyObject *report_dict(const npu_report *r)
         (unsigned long long)r->original_bytes, "stream_bytes", (unsigned long long)r->stream_bytes, "nblocks",
         (unsigned long long)r->nblocks, "slots", r->slots, "coded", r->coded, "ub_peak", (unsigned)r->ub_peak,
         "ops", ops);
+    if (res) {
+        PyObject *b = PyFloat_FromDouble(r->bank_extra), *q = PyFloat_FromDouble(r->queue_stall);
+        if (!b || !q || PyDict_SetItemString(res, "bank_extra", b) < 0 || PyDict_SetItemString(res, "queue_stall", q) < 0)
+            Py_CLEAR(res);
+        Py_XDECREF(b);
+        Py_XDECREF(q);
+    }
     return res;
 fail:
     Py_XDECREF(pd);
@@ -324,12 +333,13 @@ static PyObject *py_probe(PyObject *self, PyObject *args)
     npu_config cfg;
     if (config_from(config, &cfg)) return NULL;
     char msg[200];
-    int e = enec_npu_probe(&cfg, name, arg, msg, sizeof msg);
+    double vc = 0;
+    int e = enec_npu_probe(&cfg, name, arg, msg, sizeof msg, &vc);
     if (e) {
         PyErr_Format(NpuError, "enec.npu: %s", msg);
         return NULL;
     }
-    Py_RETURN_NONE;
+    return PyFloat_FromDouble(vc);
 }
 
 static PyMethodDef methods[] = {

@@ -96,7 +96,8 @@ size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst_, size_t cap
     result = ENEC_ERROR(GENERIC); /* the caller reports the device's error */
     if (enec_npu_gm_place(d, &j.src, (void *)src, count * di->itemsize) ||
         enec_npu_gm_place(d, &j.dst, dst, cap) || enec_npu_gm_place(d, &j.stage, stage, stage_block * nb) ||
-        enec_npu_gm_place(d, &j.tables, tables, sizeof tables))
+        enec_npu_gm_place(d, &j.tables, tables, sizeof tables) || enec_npu_gm_place(d, &j.Fgm, F, nb * 4) ||
+        enec_npu_gm_place(d, &j.Fpgm, Fp, nb * NPU_V0_PLANES * 2))
         goto done;
     for (int c = 0; c < d->cfg.cores && !d->err; c++) enec_npu_encode_core(&j, c);
     if (d->err) goto done;
