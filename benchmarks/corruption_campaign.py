@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--seed", type=int, default=2604)
     ap.add_argument("--every-up-to", type=int, default=6000, help="every truncation of streams up to this size")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "corruption_campaign.md"))
+    ap.add_argument("--write", action="store_true",
+                    help="write the results file (--out); without it the tables are only printed")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--task", default="mutate", help=argparse.SUPPRESS)
     ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -142,10 +144,11 @@ def main():
     elapsed = time.time() - t0
     text = report(subj, counts, bad, crashes, args, elapsed)
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(f"written to {os.path.relpath(args.out)}")
+    if args.write:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"written to {os.path.relpath(args.out)}")
     return 1 if bad or crashes else 0
 
 

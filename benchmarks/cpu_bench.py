@@ -17,12 +17,12 @@ Install (from the repository root):
 `zipnn` imports torch unconditionally (its declared deps are numpy, safetensors, torch; it needs
 nothing else here). Any torch >= 2.0 will do, CPU build included; on this project's machines
 `pip install torch==2.13.0` takes the CPU wheel kept on local disk, elsewhere use
-`pip install torch --index-url https://download.pytorch.org/whl/cpu`. Without torch or zipnn the
+PyTorch's own CPU wheel index. Without torch or zipnn the
 ZipNN rows are skipped with a note; so is any other peer that is not installed.
 
 Run:
 
-    python3 benchmarks/cpu_bench.py              # >= 64 MiB per dataset, best of 3
+    python3 benchmarks/cpu_bench.py --write      # >= 64 MiB per dataset; writes results/cpu_bench.md/.png
     python3 benchmarks/cpu_bench.py --quick      # 8 MiB per dataset: a smoke test
     python3 benchmarks/cpu_bench.py --mib 256 --repeats 5 --datasets minilm-bf16,synthetic-bf16
 
@@ -691,7 +691,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
     ap.add_argument("--no-zipnn", action="store_true", help="skip ZipNN (saves importing torch)")
     ap.add_argument("--out-dir", default=os.path.join(HERE, "results"), help="where cpu_bench.md/.png go")
-    ap.add_argument("--no-files", action="store_true", help="print only; write no result files")
+    ap.add_argument("--write", action="store_true",
+                    help="write cpu_bench.md/.png to --out-dir; without it the tables are only printed")
     ap.add_argument("--hang-timeout", type=float, default=600,
                     help="seconds one method may take before the run is ended with a stack dump (0: never)")
     ap.add_argument("--fresh-pages", action="store_true",
@@ -762,7 +763,7 @@ def main(argv=None) -> int:
         tail = "\n\nNotes:\n\n" + "\n".join(f"- {n}" for n in dict.fromkeys(notes))
         print(tail)
 
-    if not args.no_files:
+    if args.write:
         suffix = "_quick" if args.quick else ""
         md_path = os.path.join(args.out_dir, f"cpu_bench{suffix}.md")
         png_path = os.path.join(args.out_dir, f"cpu_bench{suffix}.png")

@@ -368,6 +368,8 @@ def main(argv=None):
                          "disk: the file is dropped from the cache before each load and read from disk "
                          "through the bucket")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "load_bench.md"))
+    ap.add_argument("--write", action="store_true",
+                    help="write the results file (--out); without it the tables are only printed")
     args = ap.parse_args(argv)
     global STORAGE
     STORAGE = args.storage
@@ -484,9 +486,10 @@ def main(argv=None):
     lines += ["## Sliced reads: 100 rows of MiniLM's 30522x384 fp32 embeddings (real), page cache warm, best of 30",
               "", "| read | ms |", "|---|---|"] + [f"| {k} | {v * 1e3:.2f} |" for k, v in sl.items()] + [""]
     lines += ["## Method", "", __doc__.split("Method (printed into the results file too):")[1].strip(), ""]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines))
+    if args.write:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -1,6 +1,6 @@
 """ENEC on the simulated Ascend 910B2: the V0..V3 ablation on real weights, and the offload case.
 
-    python benchmarks/npu_bench.py            # prints both tables, writes benchmarks/results/npu_bench.md
+    python benchmarks/npu_bench.py            # prints the tables; --write also writes benchmarks/results/npu_bench.md
 
 Throughputs are *simulated* device kernel time (docs/NPU.md), not measurements of hardware.
 Every stream V1..V3 writes is checked byte for byte against enec.compress in this run.
@@ -212,6 +212,8 @@ def main(argv=None):
     ap.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity table (saves ~1 min)")
     ap.add_argument("--reserve", type=float, default=16.0, help="device GB kept for KV cache etc. (default 16)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "npu_bench.md"))
+    ap.add_argument("--write", action="store_true",
+                    help="write the results file (--out); without it the tables are only printed")
     args = ap.parse_args(argv)
     print("Simulated Ascend 910B2 (48 vector cores, 1.8 GHz, 192 KiB UB, 1.6 TB/s HBM; docs/NPU.md)")
     print(f"Paper: {PAPER['range']}; Qwen3-32B bf16 {PAPER['qwen3_32b_bf16'][0]} / "
@@ -229,10 +231,11 @@ def main(argv=None):
     end_to_end(rows, md, args)
     print(NOTES)
     md.append(NOTES)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(md) + "\n")
-    print(f"written {os.path.relpath(args.out)}")
+    if args.write:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write("\n".join(md) + "\n")
+        print(f"written {os.path.relpath(args.out)}")
     return 0
 
 
