@@ -156,12 +156,6 @@ static const uint8_t *table_get(const uint8_t *p, const uint8_t *end, unsigned b
 
 /* ---- planes of a block ------------------------------------------------------------ */
 
-static inline uint32_t load_word(const uint8_t *p, uint32_t itemsize)
-{
-    uint32_t w = 0;
-    for (uint32_t k = 0; k < itemsize && k < 4; k++) w |= (uint32_t)p[k] << (8 * k);
-    return w;
-}
 
 /* Symbols of every plane of the split for n elements at in: plane q to pl[q]. */
 static inline void planes_exp(const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_BLOCK], unsigned M, unsigned E,
