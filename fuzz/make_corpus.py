@@ -89,6 +89,14 @@ def stream_seeds(tensors):
     seeds["gauss-bf16-n9"] = forced(g, (p.b, 9, 3, 32))
     seeds["gauss-bf16-m-eq-n"] = forced(g, (p.b, p.n, p.n, 64))
     seeds["gauss-bf16-m0"] = forced(g, (p.b, p.n, 0, 16))
+    # an intact header naming a dtype, mode and version this build does not know (unsupported)
+    for field, value, name in ((7, 154, "unsupported-dtype-154"), (6, 9, "unsupported-mode-9"),
+                               (4, 2, "unsupported-version-2")):
+        s = bytearray(seeds["one-bf16"])
+        s[field] = value
+        hs = 48 + 8 * s[12] + s[13]
+        s[hs - 4:hs] = struct.pack("<I", enec.crc32c(bytes(s[:hs - 4])))
+        seeds[name] = bytes(s)
     # mode max: the exponent split, the byte split (ints), every dtype's plane count
     for name in ("gauss-bf16-4000", "minilm-emb-f16-3000", "specials-f32-coded", "gauss-e5m2-4000",
                  "int32-2d", "minilm-query-bf16-2blk"):
@@ -148,8 +156,9 @@ def main():
         npu[f"v0-{name}"] = enec.npu.compress(tensors[name], variant="v0")[0]
     write("npu_decode", npu)
     # a seed that no longer decodes would be a silent corpus bug
-    for data in streams.values():
-        enec.decompress(data)
+    for name, data in streams.items():
+        if not name.startswith("unsupported-"):
+            enec.decompress(data)
 
 
 if __name__ == "__main__":
