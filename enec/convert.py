@@ -285,47 +285,44 @@ def plan_decompress_dir(src: str) -> List[Tuple[str, str, str]]:
     return plan
 
 
+def _carry_out(src: str, dst: str, plan, replace: bool, convert, on_bytes, on_file):
+    """Carry out a directory plan into dst atomically: convert(src_file, dst_file) for the files to
+    convert or restore, a plain copy for the others."""
+    with atomic_dir(dst, replace=replace) as tmp:
+        for kind, rel, out in plan:
+            target = os.path.join(tmp, out)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if kind == "copy":
+                shutil.copyfile(os.path.join(src, rel), target)
+                if on_bytes is not None:
+                    on_bytes(os.path.getsize(target))
+            else:
+                convert(os.path.join(src, rel), target)
+            if on_file is not None:
+                on_file(kind, rel, out)
+    return plan
+
+
 def compress_dir(src, dst, *, threads: int = 0, chunk_size: int = CHUNK_SIZE, replace: bool = False,
                  on_bytes=None, on_file=None, mode: str = "fast") -> List[Tuple[str, str, str]]:
     """Convert a model directory (one or many safetensors shards, their index, config, tokenizer...)
     into dst: every .safetensors file becomes an .enec checkpoint, every other file is copied.
     dst appears complete or not at all. Returns the plan that was carried out."""
     src, dst = os.fspath(src), os.fspath(dst)
-    plan = plan_compress_dir(src)
-    with atomic_dir(dst, replace=replace) as tmp:
-        for kind, rel, out in plan:
-            target = os.path.join(tmp, out)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if kind == "convert":
-                safetensors_to_enec(os.path.join(src, rel), target, threads=threads, chunk_size=chunk_size,
-                                    on_bytes=on_bytes, mode=mode)
-            else:
-                shutil.copyfile(os.path.join(src, rel), target)
-                if on_bytes is not None:
-                    on_bytes(os.path.getsize(target))
-            if on_file is not None:
-                on_file(kind, rel, out)
-    return plan
+
+    def convert(a, b):
+        safetensors_to_enec(a, b, threads=threads, chunk_size=chunk_size, on_bytes=on_bytes, mode=mode)
+    return _carry_out(src, dst, plan_compress_dir(src), replace, convert, on_bytes, on_file)
 
 
 def decompress_dir(src, dst, *, threads: int = 0, replace: bool = False, on_bytes=None,
                    on_file=None) -> List[Tuple[str, str, str]]:
     """Restore a directory made by compress_dir: every file byte-identical to the original."""
     src, dst = os.fspath(src), os.fspath(dst)
-    plan = plan_decompress_dir(src)
-    with atomic_dir(dst, replace=replace) as tmp:
-        for kind, rel, out in plan:
-            target = os.path.join(tmp, out)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if kind == "restore":
-                enec_to_safetensors(os.path.join(src, rel), target, threads=threads, on_bytes=on_bytes)
-            else:
-                shutil.copyfile(os.path.join(src, rel), target)
-                if on_bytes is not None:
-                    on_bytes(os.path.getsize(target))
-            if on_file is not None:
-                on_file(kind, rel, out)
-    return plan
+
+    def restore(a, b):
+        enec_to_safetensors(a, b, threads=threads, on_bytes=on_bytes)
+    return _carry_out(src, dst, plan_decompress_dir(src), replace, restore, on_bytes, on_file)
 
 
 def compare_dirs(enec_dir, original_dir, *, threads: int = 0, on_bytes=None) -> List[str]:
