@@ -11,7 +11,7 @@ header/table rewrites with recomputed checksums (streams only; tests/campaign.py
 them and the outcomes). Work runs in subprocesses: a worker that dies (a
 crash, or a sanitizer abort when run against a sanitizer build) is counted as
 a crash, its mutation recorded for replay, and the chunk rerun without it.
-Prints a table and writes benchmarks/results/corruption_campaign.md; exits 1
+Prints a table (with --write also benchmarks/results/corruption_campaign.md); exits 1
 if anything but CorruptDataError or an exact (or relabelled) result happened.
 """
 from __future__ import annotations
