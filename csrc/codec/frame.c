@@ -143,7 +143,8 @@ size_t enec_read_header(const void *src_, size_t src_size, enec_header *h)
     ENEC_CHECK(mo->params_valid(p, di, t->itemsize) && enec_load32(src + 40) == 0);
     enec_layout l;
     l.count = h->count, l.di = di, l.itemsize = t->itemsize, l.p = *p;
-    ENEC_CHECK(h->count >= 1 && h->count / ENEC_BLOCK <= src_size / ENEC_TABLE_ENTRY && mo->count_ok(&l, src_size));
+    ENEC_CHECK(h->count >= 1 && h->count / ENEC_BLOCK <= src_size / ENEC_TABLE_ENTRY &&
+               (!mo->count_ok || mo->count_ok(&l, src_size)));
     enec_frame_layout(&l, mo, di, t->itemsize, p, h->count, ndim, descr_len);
     ENEC_CHECK(l.header_size <= src_size);
     const uint8_t *table = src + l.table_off;
@@ -157,12 +158,6 @@ size_t enec_read_header(const void *src_, size_t src_size, enec_header *h)
     }
     ENEC_CHECK(h->payload_size == l.fixed_size + var);
     ENEC_CHECK(h->payload_size <= src_size - l.header_size);
-    if (mo->load) { /* the mode's own tables, checked now so that a bad one is corrupt before any decoding */
-        void *state = NULL;
-        size_t r = mo->load(&l, src, &state);
-        if (mo->release) mo->release(state);
-        if (enec_is_error(r)) return r;
-    }
     h->nblocks = l.nblocks;
     p->bits = 0; /* the prediction is not stored; only the encoder knows it */
     h->header_size = l.header_size;
@@ -311,7 +306,6 @@ size_t enec_frame_compress(void *dst_, size_t cap, const void *src_, const enec_
     if (l.header_size + l.fixed_size < stored)
         r = tb ? encode_tensor(tb, ctx, &l, src, dst, stored, &var)
                : encode_blocks(k, mo, &l, o.threads, src, dst, stored, &var);
-    if (!enec_is_error(r) && mo->store && l.header_size + l.fixed_size + var < stored) mo->store(&l, dst);
     if (mo->release) mo->release(state);
     if (enec_is_error(r)) return r;
     /* Coding did not pay: the stored stream is never larger. */
@@ -335,7 +329,6 @@ typedef struct {
     const enec_layout *l;
     const enec_mode_ops *mo;
     const enec_block_kernels *k;
-    const uint64_t *var_at; /* stream offset of each block's variable part */
 } dec_ctx;
 
 static int block_crc_ok(const uint8_t *src, const uint8_t *dst, const enec_layout *l, uint64_t i)
@@ -354,9 +347,9 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     if (!scratch) return ENEC_ERROR(NOMEM);
     for (uint64_t i = begin; i < end; i++) {
         uint32_t size = enec_load32(c->src + l->table_off + ENEC_TABLE_ENTRY * i + 4);
-        int64_t aux = c->mo->check_block(l, c->src, i, size);
+        int64_t aux = c->mo->check_block ? c->mo->check_block(l, c->src, i, size) : 0;
         ENEC_CHECK(aux >= 0);
-        ENEC_CHECK(c->mo->decode_block(c->k, l, i, c->src, c->src + c->var_at[i], aux, c->dst, scratch) == 0);
+        ENEC_CHECK(c->mo->decode_block(c->k, l, i, c->src, c->src + l->var_at[i], aux, c->dst, scratch) == 0);
         ENEC_CHECK(block_crc_ok(c->src, c->dst, l, i));
     }
     return 0;
@@ -371,7 +364,7 @@ static size_t decode_tensor(const enec_tensor_backend *tb, void *ctx, const enec
     size_t r = size && aux ? 0 : ENEC_ERROR(NOMEM);
     for (uint64_t i = 0; !r && i < l->nblocks; i++) {
         size[i] = enec_load32(src + l->table_off + ENEC_TABLE_ENTRY * i + 4);
-        aux[i] = mo->check_block(l, src, i, size[i]);
+        aux[i] = mo->check_block ? mo->check_block(l, src, i, size[i]) : 0;
         if (aux[i] < 0) r = ENEC_ERROR(CORRUPT);
     }
     if (!r) r = tb->decode(ctx, l, src, dst, size, aux);
@@ -415,27 +408,17 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src_, size_t src
         r = decode_tensor(tb, ctx, &l, mo, src, (uint8_t *)dst);
         return enec_is_error(r) ? r : (size_t)h.original_size;
     }
-    void *state = NULL;
-    if (mo->load) {
-        r = mo->load(&l, src, &state);
-        if (enec_is_error(r)) return r;
-        l.state = state;
-    }
     uint64_t *var_at = (uint64_t *)malloc(sizeof(uint64_t) * l.nblocks);
-    if (!var_at) {
-        if (mo->release) mo->release(state);
-        return ENEC_ERROR(NOMEM);
-    }
+    if (!var_at) return ENEC_ERROR(NOMEM);
     uint64_t at = l.high_off;
     for (uint64_t i = 0; i < l.nblocks; i++) {
         var_at[i] = at;
         at += enec_load32(src + l.table_off + ENEC_TABLE_ENTRY * i + 4);
     }
     l.var_at = var_at;
-    dec_ctx c = {src, (uint8_t *)dst, &l, mo, k, var_at};
+    dec_ctx c = {src, (uint8_t *)dst, &l, mo, k};
     r = enec_parallel_for(enec_resolve_threads(o.threads, l.nblocks), l.nblocks, decode_range, &c);
     free(var_at);
-    if (mo->release) mo->release(state);
     return enec_is_error(r) ? r : (size_t)h.original_size;
 }
 

@@ -21,13 +21,10 @@ typedef struct {
     size_t (*choose)(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
                      enec_params *p, void **state);
     int (*params_valid)(const enec_params *p, const enec_dtype_info *di, uint32_t itemsize);
-    /* Decoder: count is small enough for an input of src_size bytes (so no size computed from it overflows). */
+    /* Decoder, optional: a tighter bound on count for an input of src_size
+     * bytes than the frame's own (a table entry per block). */
     int (*count_ok)(const enec_layout *l, size_t src_size);
-    /* Decoder: read and check the mode's tables from a stream with layout l
-     * into *state (NULL when the mode has none). 0 or an error code. */
-    size_t (*load)(const enec_layout *l, const uint8_t *stream, void **state);
-    /* Encoder: write the tables of l->state into the stream (the inverse of load); NULL when none. */
-    void (*store)(const enec_layout *l, uint8_t *stream);
+    /* Encoder, optional: frees what choose left in *state. */
     void (*release)(void *state);
     /* Fill the mode's sections of l (the frame has set di, p, count, nblocks, table_off, header_size). */
     void (*layout)(enec_layout *l);
@@ -35,8 +32,9 @@ typedef struct {
     uint64_t (*var_max)(const enec_layout *l, uint64_t i);
     /* Decoder: a variable-length size the block table may hold for block i. */
     int (*var_size_ok)(const enec_layout *l, uint64_t i, uint64_t size);
-    /* Decoder, before decoding block i: checks of its fixed sections against
-     * its variable size; returns what the coder needs (fast mode: F) or -1 when corrupt. */
+    /* Decoder, optional, before decoding block i: checks of its fixed sections
+     * against its variable size; returns what the coder needs (fast mode: F)
+     * or -1 when corrupt. Without it the coder gets 0. */
     int64_t (*check_block)(const enec_layout *l, const uint8_t *stream, uint64_t i, uint32_t var_size);
     /* Code block i of src with block kernels k: fixed sections into the stream
      * at dst, the variable part at var; returns its size. */

@@ -353,20 +353,6 @@ static int max_var_size_ok(const enec_layout *l, uint64_t i, uint64_t size)
     return size <= max_var_max(l, i) && size >= ncoded * (4 + 4ull * MAX_LANES);
 }
 
-static int max_count_ok(const enec_layout *l, size_t src_size)
-{
-    (void)src_size;
-    (void)l;
-    return 1; /* the frame's bound (a table entry per block) is this mode's */
-}
-
-/* Each coded plane's size word against the block's variable size. */
-static int64_t max_check_block(const enec_layout *l, const uint8_t *stream, uint64_t i, uint32_t var_size)
-{
-    (void)l, (void)stream, (void)i, (void)var_size;
-    return 0; /* the sizes are read and checked as the block decodes (they sit in the variable part) */
-}
-
 /* ---- rANS --------------------------------------------------------------------------- */
 
 /* Code n symbols with freq/cum into out (room for 4 lanes + 2n bytes); returns the bytes. */
@@ -617,12 +603,10 @@ const enec_mode_ops enec_mode_max = {
     .supports = max_supports,
     .choose = max_choose,
     .params_valid = max_params_valid,
-    .count_ok = max_count_ok,
     .release = state_free,
     .layout = max_layout,
     .var_max = max_var_max,
     .var_size_ok = max_var_size_ok,
-    .check_block = max_check_block,
     .encode_block = max_encode_block,
     .decode_block = max_decode_block,
 };
