@@ -345,6 +345,15 @@ static size_t decode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     const enec_layout *l = c->l;
     void *scratch = enec_thread_scratch(ENEC_SCRATCH_BYTES);
     if (!scratch) return ENEC_ERROR(NOMEM);
+    if (c->mo->decode_blocks) {
+        const uint64_t batch = c->mo->batch(l);
+        for (uint64_t i = begin; i < end; i += batch) {
+            unsigned count = (unsigned)(end - i < batch ? end - i : batch);
+            ENEC_CHECK(c->mo->decode_blocks(c->k, l, i, count, c->src, c->dst, scratch) == 0);
+            for (unsigned j = 0; j < count; j++) ENEC_CHECK(block_crc_ok(c->src, c->dst, l, i + j));
+        }
+        return 0;
+    }
     for (uint64_t i = begin; i < end; i++) {
         uint32_t size = enec_load32(c->src + l->table_off + ENEC_TABLE_ENTRY * i + 4);
         int64_t aux = c->mo->check_block ? c->mo->check_block(l, c->src, i, size) : 0;

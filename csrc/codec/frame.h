@@ -43,6 +43,13 @@ typedef struct {
     /* Decode block i into out; -1 when its bytes are not what an encoder writes (corrupt), else 0. */
     int (*decode_block)(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
                         const uint8_t *var, int64_t aux, uint8_t *out, void *scratch);
+    /* Instead of decode_block, for a mode without check_block: decode blocks
+     * i .. i + count - 1 (count <= batch(l)) in one call, so that a coder
+     * whose steps are a long dependent chain keeps several blocks in flight;
+     * -1 when any of them is corrupt, else 0. */
+    unsigned (*batch)(const enec_layout *l);
+    int (*decode_blocks)(const enec_block_kernels *k, const enec_layout *l, uint64_t i, unsigned count,
+                         const uint8_t *stream, uint8_t *out, void *scratch);
 } enec_mode_ops;
 
 /* The row of a coded mode; NULL for ENEC_MODE_STORED and unknown modes. */

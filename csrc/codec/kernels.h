@@ -43,12 +43,32 @@ typedef void (*enec_fast_decode_join_fn)(const enec_layout *l, const uint8_t *lo
                                          const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F,
                                          uint8_t *out, uint16_t *y, void *scratch);
 
-/* ENEC_MODE_MAX's rANS decoder over whole rounds of its 8 lanes (x: the
- * lane states; slot: 4096 packed entries, mode_max.c), as long as a round's
- * words are surely there (16 bytes before end); returns the symbols done, a
- * multiple of 8, with x and *w where the portable loop takes over. */
-typedef uint32_t (*enec_rans_run_fn)(uint32_t *x, const uint8_t **w, const uint8_t *end, const uint32_t *slot,
-                                     uint8_t *sym, uint32_t n);
+/* ENEC_MODE_MAX's rANS decoder over whole rounds of its 8 lanes, run on
+ * up to ENEC_RANS_STREAMS independent streams side by side: a round is a
+ * chain of dependent steps (table load, multiply, refill), so one stream
+ * leaves the core idle; several in flight hide each other's latency. */
+#define ENEC_RANS_STREAMS 4u
+typedef struct {
+    uint32_t x[8];          /* the lane states */
+    const uint8_t *w;       /* the next 16-bit word */
+    const uint8_t *limit;   /* bytes may be read up to here (the stream's end or beyond) */
+    const uint32_t *slot;   /* 4096 packed entries (mode_max.c) */
+    uint8_t *sym;           /* the decoded symbols */
+} enec_rans_stream;
+/* Decode `rounds` rounds (8 symbols each) of each of count streams, moving
+ * x, w and sym on. A kernel never reads at or past limit; a stream that
+ * wants words there gets zeros and w moves past its end, which the caller
+ * treats as corrupt. */
+typedef void (*enec_rans_run_fn)(enec_rans_stream *s, unsigned count, uint32_t rounds);
+
+/* Mode max's element <-> byte-plane transforms (mode_max.c's planes_get and
+ * assemble, section 9.2), for the shapes a backend vectorises; `split` is
+ * 0 (exponent apart) or 1 (whole bytes). Return 0 when the backend does not
+ * take the dtype or split (the caller runs the portable loop), else 1. */
+typedef int (*enec_planes_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split, const uint8_t *in,
+                              uint32_t n, uint8_t (*pl)[ENEC_BLOCK]);
+typedef int (*enec_assemble_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split,
+                                const uint8_t *const *pl, uint32_t n, uint8_t *out);
 
 typedef struct {
     /* A block goes to the vector entries only when it is full (valid == B)
@@ -61,7 +81,9 @@ typedef struct {
     enec_fast_encode_fn fast_encode;
     enec_fast_decode_fn fast_decode;
     enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
-    enec_rans_run_fn rans_run; /* optional */
+    enec_rans_run_fn rans_run;   /* optional, as the next two */
+    enec_planes_fn max_planes;
+    enec_assemble_fn max_assemble;
 } enec_block_kernels;
 
 /* The portable reference (block_ref.c, search.c): any row of the dtype

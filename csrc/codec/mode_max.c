@@ -406,42 +406,63 @@ static void slot_entries(const table *t, unsigned nsym, uint32_t *slot)
         for (uint32_t j = 0; j < t->freq[v]; j++) slot[t->cum[v] + j] = v | (uint32_t)(t->freq[v] - 1) << 8 | j << 20;
 }
 
-/* Decode n symbols from a stream of size bytes with the slot entries of its
- * table; 0, or -1 when the stream is not what an encoder wrote. run, when
- * not NULL, is a backend's vectorised loop over whole rounds. */
-static int rans_decode(const uint8_t *in, uint32_t size, uint32_t n, const uint32_t *slot, uint8_t *sym,
-                       enec_rans_run_fn run)
+/* Open a coded plane's stream of size bytes at in: its lane states read and
+ * checked; its symbols will go to sym. -1 when it cannot be one an encoder wrote. */
+static int rans_open(enec_rans_stream *st, const uint8_t *in, uint32_t size, const uint32_t *slot, uint8_t *sym)
 {
     if (size < 4 * MAX_LANES || (size - 4 * MAX_LANES) % 2) return -1;
-    uint32_t x[MAX_LANES];
     for (unsigned k = 0; k < MAX_LANES; k++) {
-        x[k] = enec_load32(in + 4 * k);
-        if (x[k] < RANS_LOW) return -1;
+        st->x[k] = enec_load32(in + 4 * k);
+        if (st->x[k] < RANS_LOW) return -1;
     }
-    const uint8_t *w = in + 4 * MAX_LANES, *end = in + size;
-    uint32_t e = run ? run(x, &w, end, slot, sym, n) : 0;
-#define RANS_STEP(k, e)                                                                              \
-    do {                                                                                             \
-        uint32_t d_ = slot[x[k] & (PROB_SCALE - 1)];                                                 \
-        sym[e] = (uint8_t)d_;                                                                        \
-        x[k] = ((d_ >> 8 & 0xFFF) + 1) * (x[k] >> PROB_BITS) + (d_ >> 20);                           \
-        if (x[k] < RANS_LOW) {                                                                       \
-            if (w == end) return -1;                                                                 \
-            x[k] = x[k] << 16 | enec_load16(w);                                                      \
-            w += 2;                                                                                  \
-        }                                                                                            \
-    } while (0)
-    /* Whole rounds of the lanes with constant lane numbers, so the states stay in registers. */
-    for (; e + MAX_LANES <= n; e += MAX_LANES) {
+    st->w = in + 4 * MAX_LANES;
+    st->limit = in + size;
+    st->slot = slot;
+    st->sym = sym;
+    return 0;
+}
+
+/* One lane's step: its symbol out, its state on, a word in when it falls
+ * below RANS_LOW (zero past the limit; w moves on all the same, which the
+ * caller finds: an encoder's stream never runs out). */
+static inline void rans_step(uint32_t *x, const uint8_t **w, const uint8_t *limit, const uint32_t *slot, uint8_t *sym)
+{
+    const uint32_t d = slot[*x & (PROB_SCALE - 1)];
+    *sym = (uint8_t)d;
+    *x = ((d >> 8 & 0xFFF) + 1) * (*x >> PROB_BITS) + (d >> 20);
+    if (*x < RANS_LOW) {
+        *x = *x << 16 | (limit - *w >= 2 ? enec_load16(*w) : 0u);
+        *w += 2;
+    }
+}
+
+/* The portable enec_rans_run_fn: one stream after the other (the eight
+ * lanes of a round already give the core independent work). */
+static void rans_rounds(enec_rans_stream *st, unsigned count, uint32_t rounds)
+{
+    for (unsigned s = 0; s < count; s++) {
+        uint32_t x[MAX_LANES];
+        const uint8_t *w = st[s].w;
+        memcpy(x, st[s].x, sizeof x);
+        for (uint32_t r = 0; r < rounds; r++, st[s].sym += MAX_LANES) {
 #pragma GCC unroll 8
-        for (unsigned k = 0; k < MAX_LANES; k++) RANS_STEP(k, e + k);
+            for (unsigned k = 0; k < MAX_LANES; k++) rans_step(&x[k], &w, st[s].limit, st[s].slot, st[s].sym + k);
+        }
+        memcpy(st[s].x, x, sizeof x);
+        st[s].w = w;
     }
-    for (unsigned k = 0; e < n; e++, k++) RANS_STEP(k, e);
-#undef RANS_STEP
-    /* Every word read and every lane back where the encoder started. */
-    if (w != end) return -1;
+}
+
+/* Finish a stream after `done` (a multiple of the lanes) of its n symbols:
+ * the last rounds one symbol at a time, then the checks that every word was
+ * read and every lane is back where the encoder started. */
+static int rans_close(enec_rans_stream *st, uint32_t done, uint32_t n)
+{
+    for (uint32_t e = done; e < n; e++)
+        rans_step(&st->x[e % MAX_LANES], &st->w, st->limit, st->slot, st->sym++);
+    if (st->w != st->limit) return -1;
     for (unsigned k = 0; k < MAX_LANES; k++)
-        if (x[k] != RANS_LOW) return -1;
+        if (st->x[k] != RANS_LOW) return -1;
     return 0;
 }
 
@@ -536,26 +557,40 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
     return (uint32_t)(v - var);
 }
 
-static int max_decode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *stream,
-                            const uint8_t *var, int64_t aux, uint8_t *out, void *scratch)
+/* Planes that need a buffer of their own in a decoded block: the coded ones and
+ * raw planes narrower than a byte (a raw byte plane is its own symbols). */
+static unsigned buffered_planes(const enec_layout *l)
 {
-    (void)aux;
-    max_scratch *sc = (max_scratch *)scratch;
+    unsigned bufs = 0;
+    for (unsigned q = 0; q < l->p.n; q++) bufs += ((l->p.m >> q) & 1) || plane_bits(l->di, l->p.b, q) < 8;
+    return bufs;
+}
+
+/* Blocks decoded together: enough streams to hide a round's latency
+ * (ENEC_RANS_STREAMS), within the scratch's MAX_PLANES plane buffers. */
+static unsigned max_batch(const enec_layout *l)
+{
+    const unsigned ncoded = enec_popcount64(l->p.m), bufs = buffered_planes(l);
+    if (!ncoded) return 1;
+    unsigned b = MAX_PLANES / bufs, want = (ENEC_RANS_STREAMS + ncoded - 1) / ncoded;
+    return b < want ? b : want;
+}
+
+/* Blocks i .. i + count - 1 of one group (they share its tables). */
+static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_t i, unsigned count,
+                      const uint8_t *stream, uint8_t *out, max_scratch *sc)
+{
     const unsigned split = l->p.b, planes = l->p.n, coded = l->p.m;
-    const uint32_t n = enec_block_valid(l, i), B = raw_B(n), isz = l->itemsize;
-    const uint8_t *raw = stream + l->raw_off + i * l->raw_block;
-    const uint8_t *v = var, *vend = var + enec_load32(stream + l->table_off + ENEC_TABLE_ENTRY * i + 4);
+    const uint32_t isz = l->itemsize;
+    const uint8_t *entries = stream + l->table_off;
     /* The group's tables open the variable part of its first block. */
     const uint64_t head = i / TABLE_GROUP * TABLE_GROUP;
-    const uint8_t *tp = stream + l->var_at[head];
-    const uint8_t *tend = stream + l->var_at[head] + enec_load32(stream + l->table_off + ENEC_TABLE_ENTRY * head + 4);
-    out += i * ENEC_BLOCK * isz;
-    const uint8_t *t0 = tp;
+    const uint8_t *t0 = stream + l->var_at[head], *tp = t0;
+    const uint8_t *tend = t0 + enec_load32(entries + ENEC_TABLE_ENTRY * head + 4);
     for (unsigned q = 0; q < planes; q++) {
         if (!((coded >> q) & 1)) continue;
         if (!(tp = table_get(tp, tend, plane_bits(l->di, split, q), &sc->t))) return -1;
     }
-    if (i == head) v = tp; /* this block's streams follow the tables */
     /* The slot entries, unless this worker built them from these very bytes
      * for the same planes (the key: dtype, split, coded planes). */
     const uint32_t tlen = (uint32_t)(tp - t0);
@@ -572,28 +607,73 @@ static int max_decode_block(const enec_block_kernels *k, const enec_layout *l, u
         sc->cached_len = tlen;
         sc->cached_key = key;
     }
-    const uint8_t *pl[MAX_PLANES];
-    for (unsigned q = 0; q < planes; q++) {
-        const unsigned bits = plane_bits(l->di, split, q);
-        if ((coded >> q) & 1) {
-            if (vend - v < 4) return -1;
-            uint32_t size = enec_load32(v);
-            if (size > (uint64_t)(vend - v - 4) || rans_decode(v + 4, size, n, sc->slot[q], sc->plane[q], k->rans_run))
-                return -1;
-            v += 4 + size;
-            pl[q] = sc->plane[q];
-        } else if (bits == 8) {
-            pl[q] = raw; /* a byte plane is its own symbols */
-            raw += B;
-        } else {
-            enec_unpack(sc->lanes, raw, B, bits);
-            raw += (size_t)B * bits / 8;
-            for (uint32_t e = 0; e < n; e++) sc->plane[q][e] = (uint8_t)sc->lanes[e];
-            pl[q] = sc->plane[q];
+
+    /* Every block's planes: raw ones in place or unpacked, coded ones opened. */
+    enec_rans_stream st[MAX_PLANES];
+    uint32_t st_n[MAX_PLANES];
+    const uint8_t *pl[ENEC_RANS_STREAMS][MAX_PLANES];
+    unsigned ns = 0, nb = 0;
+    for (unsigned b = 0; b < count; b++) {
+        const uint64_t j = i + b;
+        const uint32_t n = enec_block_valid(l, j), B = raw_B(n);
+        const uint8_t *raw = stream + l->raw_off + j * l->raw_block;
+        const uint8_t *v = j == head ? tp : stream + l->var_at[j]; /* the head's streams follow the tables */
+        const uint8_t *vend = stream + l->var_at[j] + enec_load32(entries + ENEC_TABLE_ENTRY * j + 4);
+        for (unsigned q = 0; q < planes; q++) {
+            const unsigned bits = plane_bits(l->di, split, q);
+            if ((coded >> q) & 1) {
+                if (vend - v < 4) return -1;
+                uint32_t size = enec_load32(v);
+                if (size > (uint64_t)(vend - v - 4) || rans_open(&st[ns], v + 4, size, sc->slot[q], sc->plane[nb]))
+                    return -1;
+                v += 4 + size;
+                st_n[ns++] = n;
+                pl[b][q] = sc->plane[nb++];
+            } else if (bits == 8) {
+                pl[b][q] = raw;
+                raw += B;
+            } else {
+                enec_unpack(sc->lanes, raw, B, bits);
+                raw += (size_t)B * bits / 8;
+                for (uint32_t e = 0; e < n; e++) sc->plane[nb][e] = (uint8_t)sc->lanes[e];
+                pl[b][q] = sc->plane[nb++];
+            }
         }
+        if (v != vend) return -1;
     }
-    if (v != vend) return -1;
-    assemble(l, split, planes, pl, n, out);
+
+    /* The coded planes, ENEC_RANS_STREAMS streams at a time. */
+    enec_rans_run_fn run = k->rans_run ? k->rans_run : rans_rounds;
+    for (unsigned s0 = 0; s0 < ns; s0 += ENEC_RANS_STREAMS) {
+        const unsigned cnt = ns - s0 < ENEC_RANS_STREAMS ? ns - s0 : ENEC_RANS_STREAMS;
+        uint32_t rounds = UINT32_MAX;
+        for (unsigned s = s0; s < s0 + cnt; s++)
+            if (st_n[s] / MAX_LANES < rounds) rounds = st_n[s] / MAX_LANES;
+        run(st + s0, cnt, rounds);
+        for (unsigned s = s0; s < s0 + cnt; s++)
+            if (rans_close(&st[s], rounds * MAX_LANES, st_n[s])) return -1;
+    }
+
+    for (unsigned b = 0; b < count; b++) {
+        const uint64_t j = i + b;
+        const uint32_t n = enec_block_valid(l, j);
+        uint8_t *o = out + j * ENEC_BLOCK * isz;
+        if (!k->max_assemble || !k->max_assemble(l->di, isz, split, pl[b], n, o)) assemble(l, split, planes, pl[b], n, o);
+    }
+    return 0;
+}
+
+static int max_decode_blocks(const enec_block_kernels *k, const enec_layout *l, uint64_t i, unsigned count,
+                             const uint8_t *stream, uint8_t *out, void *scratch)
+{
+    const unsigned batch = max_batch(l);
+    while (count) { /* runs that do not cross a group, so that they share the slot entries */
+        unsigned c = TABLE_GROUP - (unsigned)(i % TABLE_GROUP);
+        if (c > count) c = count;
+        if (c > batch) c = batch;
+        if (decode_run(k, l, i, c, stream, out, (max_scratch *)scratch)) return -1;
+        i += c, count -= c;
+    }
     return 0;
 }
 
@@ -608,5 +688,6 @@ const enec_mode_ops enec_mode_max = {
     .var_max = max_var_max,
     .var_size_ok = max_var_size_ok,
     .encode_block = max_encode_block,
-    .decode_block = max_decode_block,
+    .batch = max_batch,
+    .decode_blocks = max_decode_blocks,
 };

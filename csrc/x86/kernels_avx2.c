@@ -3,6 +3,7 @@
 #if ENEC_X86
 #include <immintrin.h>
 #include <pthread.h>
+#include <string.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
 #include "../codec/search.h"
@@ -471,35 +472,60 @@ static void perm_init(void)
         }
 }
 
+/* The next eight 16-bit words of a stream, as 32-bit lanes; zeros past its limit. */
+TARGET static inline __m256i rans_words(const uint8_t *w, const uint8_t *limit)
+{
+    if (limit - w >= 16) return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)w));
+    uint8_t pad[16] = {0};
+    if (limit > w) memcpy(pad, w, (size_t)(limit - w));
+    return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)pad));
+}
+
 /* mode_max.c's rANS step on all eight lanes at once: a gather of the slot
  * entries, a multiply-add, and the renormalisation words expanded to the
- * lanes that need them. Bit-identical to the portable loop by construction. */
-TARGET uint32_t enec_rans_run_avx2(uint32_t *x, const uint8_t **wp, const uint8_t *end, const uint32_t *slot,
-                                   uint8_t *sym, uint32_t n)
+ * lanes that need them; for S streams per iteration, whose chains are
+ * independent, so their latencies overlap. Bit-identical to the portable
+ * loop by construction. */
+TARGET static inline __attribute__((always_inline)) void rans_run_s(enec_rans_stream *st, const unsigned S,
+                                                                      uint32_t rounds)
 {
-    pthread_once(&perm_once, perm_init);
     const __m256i m4095 = _mm256_set1_epi32(4095), m255 = _mm256_set1_epi32(255), one = _mm256_set1_epi32(1);
     const __m256i zero = _mm256_setzero_si256();
-    __m256i X = _mm256_loadu_si256((const __m256i *)x);
-    const uint8_t *w = *wp;
-    uint32_t e = 0;
-    for (; e + 8 <= n && end - w >= 16; e += 8) {
-        __m256i d = _mm256_i32gather_epi32((const int *)slot, _mm256_and_si256(X, m4095), 4);
-        __m256i f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(d, 8), m4095), one);
-        X = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(X, 12)), _mm256_srli_epi32(d, 20));
-        __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(X, 16), zero);
-        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(need));
-        __m256i words = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)w));
-        __m256i mine = _mm256_permutevar8x32_epi32(words, _mm256_loadu_si256((const __m256i *)perm8[m]));
-        X = _mm256_blendv_epi8(X, _mm256_or_si256(_mm256_slli_epi32(X, 16), mine), need);
-        w += 2 * (unsigned)__builtin_popcount(m);
-        __m256i b = _mm256_and_si256(d, m255);
-        __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-        _mm_storel_epi64((__m128i *)(sym + e), _mm_packus_epi16(p16, p16));
+    __m256i X[ENEC_RANS_STREAMS];
+    const uint8_t *w[ENEC_RANS_STREAMS];
+    for (unsigned s = 0; s < S; s++) X[s] = _mm256_loadu_si256((const __m256i *)st[s].x), w[s] = st[s].w;
+    for (uint32_t r = 0; r < rounds; r++) {
+        for (unsigned s = 0; s < S; s++) {
+            __m256i d = _mm256_i32gather_epi32((const int *)st[s].slot, _mm256_and_si256(X[s], m4095), 4);
+            __m256i f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(d, 8), m4095), one);
+            __m256i x = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srli_epi32(X[s], 12)), _mm256_srli_epi32(d, 20));
+            __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero);
+            unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(need));
+            __m256i mine = _mm256_permutevar8x32_epi32(rans_words(w[s], st[s].limit),
+                                                       _mm256_loadu_si256((const __m256i *)perm8[m]));
+            X[s] = _mm256_blendv_epi8(x, _mm256_or_si256(_mm256_slli_epi32(x, 16), mine), need);
+            w[s] += 2 * (unsigned)__builtin_popcount(m);
+            __m256i b = _mm256_and_si256(d, m255);
+            __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+            _mm_storel_epi64((__m128i *)(st[s].sym + 8 * r), _mm_packus_epi16(p16, p16));
+        }
     }
-    _mm256_storeu_si256((__m256i *)x, X);
-    *wp = w;
-    return e;
+    for (unsigned s = 0; s < S; s++) {
+        _mm256_storeu_si256((__m256i *)st[s].x, X[s]);
+        st[s].w = w[s];
+        st[s].sym += 8 * rounds;
+    }
+}
+
+TARGET void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t rounds)
+{
+    pthread_once(&perm_once, perm_init);
+    switch (count) { /* a constant stream count per loop, so the states stay in registers */
+    case 1: rans_run_s(st, 1, rounds); break;
+    case 2: rans_run_s(st, 2, rounds); break;
+    case 3: rans_run_s(st, 3, rounds); break;
+    default: rans_run_s(st, 4, rounds); break;
+    }
 }
 
 const enec_block_kernels enec_kernels_avx2 = {

@@ -369,8 +369,7 @@ TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, co
 
 #if ENEC_X86
 /* Mode max's eight rANS lanes fill one AVX2 vector; AVX-512 parts run it too. */
-uint32_t enec_rans_run_avx2(uint32_t *x, const uint8_t **wp, const uint8_t *end, const uint32_t *slot, uint8_t *sym,
-                            uint32_t n);
+void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t rounds);
 #endif
 
 const enec_block_kernels enec_kernels_avx512 = {
