@@ -172,9 +172,11 @@ static inline void planes_exp(const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_
     }
 }
 
-static void planes_get(const enec_layout *l, unsigned split, const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_BLOCK])
+static void planes_get(const enec_block_kernels *k, const enec_layout *l, unsigned split, const uint8_t *in, uint32_t n,
+                       uint8_t (*pl)[ENEC_BLOCK])
 {
     const uint32_t isz = l->itemsize;
+    if (k->max_planes && k->max_planes(l->di, isz, split, in, n, pl)) return;
     if (split == SPLIT_BYTES) {
         if (isz == 1) {
             memcpy(pl[0], in, n);
@@ -218,6 +220,7 @@ typedef uint32_t group_hist[2][MAX_PLANES][256];
 
 typedef struct {
     const enec_layout *l;
+    const enec_block_kernels *k;
     const uint8_t *src;
     group_hist *hist; /* one per group */
     uint8_t splits;   /* bit s: split s is possible */
@@ -237,7 +240,7 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
             const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
             for (unsigned split = 0; split < 2; split++) {
                 if (!((c->splits >> split) & 1)) continue;
-                planes_get(l, split, in, n, pl);
+                planes_get(c->k, l, split, in, n, pl);
                 for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) {
                     uint32_t *h = c->hist[g][split][q];
                     for (uint32_t e = 0; e < n; e++) h[pl[q][e]]++;
@@ -258,11 +261,10 @@ static uint64_t group_elements(const enec_layout *l, uint64_t g)
 static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
                          enec_params *p, void **state_out)
 {
-    (void)k;
     *state_out = NULL;
     if (o->params) return ENEC_ERROR(BAD_ARGUMENT); /* forced parameters are the fast mode's */
     const uint64_t groups = group_count(l);
-    hist_ctx c = {l, src, NULL, (uint8_t)((l->di ? 1 : 0) | (l->itemsize <= MAX_PLANES ? 2 : 0))};
+    hist_ctx c = {l, k, src, NULL, (uint8_t)((l->di ? 1 : 0) | (l->itemsize <= MAX_PLANES ? 2 : 0))};
     c.hist = (group_hist *)calloc((size_t)groups, sizeof *c.hist);
     max_state *s = (max_state *)calloc(1, sizeof *s);
     if (!c.hist || !s) {
@@ -355,32 +357,55 @@ static int max_var_size_ok(const enec_layout *l, uint64_t i, uint64_t size)
 
 /* ---- rANS --------------------------------------------------------------------------- */
 
-/* Code n symbols with freq/cum into out (room for 4 lanes + 2n bytes); returns the bytes. */
-static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const uint16_t *freq, const uint16_t *cum, uint8_t *out,
-                            uint16_t *words)
+/* A symbol's encoding constants: x / f as a multiply and a shift (exact:
+ * rcp = floor(2^44 / f) + 1 overshoots x / f by under 2^-12 <= 1 / f for
+ * x < 2^32, less than the gap to the next integer), the state bound above
+ * which a word goes out, and x' = x + cum + q (4096 - f). */
+typedef struct {
+    uint64_t rcp, xmax;
+    uint32_t cum, cmpl;
+} enc_sym;
+
+static void enc_syms(const uint16_t *freq, const uint16_t *cum, enc_sym *es)
+{
+    for (unsigned v = 0; v < 256; v++) {
+        const uint32_t f = freq[v] ? freq[v] : 1; /* absent symbols are never coded */
+        es[v].rcp = ((uint64_t)1 << 44) / f + 1;
+        es[v].xmax = (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f;
+        es[v].cum = cum[v];
+        es[v].cmpl = PROB_SCALE - f;
+    }
+}
+
+static inline uint32_t div_sym(uint32_t x, const enc_sym *e, uint32_t f)
+{
+#ifdef __SIZEOF_INT128__
+    (void)f;
+    return (uint32_t)(((unsigned __int128)x * e->rcp) >> 44);
+#else
+    return x / f;
+#endif
+}
+
+/* Code n symbols with the constants of their table into out (room for 4 lanes + 2n bytes); returns the bytes. */
+static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const enc_sym *es, uint8_t *out, uint16_t *words)
 {
     uint32_t x[MAX_LANES], nw = 0;
-    /* x / f by a multiply with 1 / f in double, made exact by one correction
-     * step (x < 2^32, so the estimate is off by at most one): no divide. */
-    double inv[256];
-    for (unsigned v = 0; v < 256; v++) inv[v] = freq[v] ? 1.0 / freq[v] : 0.0;
     for (unsigned k = 0; k < MAX_LANES; k++) x[k] = RANS_LOW;
     /* Backwards, so that the decoder reads forwards: words are collected in
-     * reverse and flipped at the end. 64-bit xmax: a symbol of frequency
-     * PROB_SCALE (a constant plane) never renormalises. */
+     * reverse and flipped at the end. The word goes out without a branch (a
+     * store that only counts when it is needed): whether a lane renormalises
+     * is as unpredictable as the data. A symbol of frequency PROB_SCALE (a
+     * constant plane) never renormalises (xmax = 2^32). */
 #define RANS_PUT(k, e)                                                                               \
     do {                                                                                             \
-        const unsigned s_ = sym[e];                                                                  \
-        const uint32_t f_ = freq[s_];                                                                \
+        const enc_sym *s_ = &es[sym[e]];                                                             \
         uint32_t xk_ = x[k];                                                                         \
-        if (xk_ >= (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f_) {                                   \
-            words[nw++] = (uint16_t)xk_;                                                             \
-            xk_ >>= 16;                                                                              \
-        }                                                                                            \
-        uint32_t q_ = (uint32_t)((double)xk_ * inv[s_]);                                             \
-        if ((uint64_t)q_ * f_ > xk_) q_--;                                                           \
-        else if ((uint64_t)(q_ + 1) * f_ <= xk_) q_++;                                               \
-        x[k] = (q_ << PROB_BITS) + (xk_ - q_ * f_) + cum[s_];                                        \
+        const uint32_t out_ = xk_ >= s_->xmax;                                                       \
+        words[nw] = (uint16_t)xk_;                                                                   \
+        nw += out_;                                                                                  \
+        xk_ = out_ ? xk_ >> 16 : xk_;                                                                \
+        x[k] = xk_ + s_->cum + div_sym(xk_, s_, PROB_SCALE - s_->cmpl) * s_->cmpl;                   \
     } while (0)
     uint32_t e = n;
     while (e % MAX_LANES) { /* the last, partial round first */
@@ -477,6 +502,10 @@ typedef struct {
      * tables, as in the stream): the next block of the group reuses them. */
     uint32_t cached_len, cached_key;
     uint8_t cached[MAX_PLANES * (2 + 2 * 256)];
+    /* encode: each coded plane's constants, built from the frequencies
+     * beside them (the next block of the group reuses them) */
+    enc_sym es[MAX_PLANES][256];
+    uint16_t es_freq[MAX_PLANES][256];
 } max_scratch;
 _Static_assert(sizeof(max_scratch) <= ENEC_SCRATCH_BYTES, "mode max needs more per-thread scratch");
 
@@ -532,7 +561,6 @@ static void assemble(const enec_layout *l, unsigned split, unsigned planes, cons
 static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *src,
                                  uint8_t *dst, uint8_t *var, void *scratch)
 {
-    (void)k;
     const max_state *s = (const max_state *)l->state;
     max_scratch *sc = (max_scratch *)scratch;
     const uint32_t n = enec_block_valid(l, i), B = raw_B(n);
@@ -542,10 +570,14 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
     if (i % TABLE_GROUP == 0)
         for (unsigned q = 0; q < s->planes; q++)
             if ((s->coded >> q) & 1) v = table_put(&tabs[q], v);
-    planes_get(l, s->split, in, n, sc->plane);
+    planes_get(k, l, s->split, in, n, sc->plane);
     for (unsigned q = 0; q < s->planes; q++) {
         if ((s->coded >> q) & 1) {
-            uint32_t size = rans_encode(sc->plane[q], n, tabs[q].freq, tabs[q].cum, v + 4, sc->lanes);
+            if (memcmp(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq) != 0) {
+                enc_syms(tabs[q].freq, tabs[q].cum, sc->es[q]);
+                memcpy(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq);
+            }
+            uint32_t size = rans_encode(sc->plane[q], n, sc->es[q], v + 4, sc->lanes);
             enec_store32(v, size);
             v += 4 + size;
         } else {
@@ -642,10 +674,13 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
         if (v != vend) return -1;
     }
 
-    /* The coded planes, ENEC_RANS_STREAMS streams at a time. */
+    /* The coded planes, up to ENEC_RANS_STREAMS streams at a time, in even
+     * shares (6 streams run as 3 + 3: a lone pair would hide less latency). */
     enec_rans_run_fn run = k->rans_run ? k->rans_run : rans_rounds;
-    for (unsigned s0 = 0; s0 < ns; s0 += ENEC_RANS_STREAMS) {
-        const unsigned cnt = ns - s0 < ENEC_RANS_STREAMS ? ns - s0 : ENEC_RANS_STREAMS;
+    const unsigned chunks = (ns + ENEC_RANS_STREAMS - 1) / ENEC_RANS_STREAMS;
+    for (unsigned s0 = 0, cnt; s0 < ns; s0 += cnt) {
+        cnt = (ns - s0 + chunks - 1) / chunks;
+        if (cnt > ns - s0) cnt = ns - s0;
         uint32_t rounds = UINT32_MAX;
         for (unsigned s = s0; s < s0 + cnt; s++)
             if (st_n[s] / MAX_LANES < rounds) rounds = st_n[s] / MAX_LANES;

@@ -495,6 +495,7 @@ TARGET static inline __attribute__((always_inline)) void rans_run_s(enec_rans_st
     const uint8_t *w[ENEC_RANS_STREAMS];
     for (unsigned s = 0; s < S; s++) X[s] = _mm256_loadu_si256((const __m256i *)st[s].x), w[s] = st[s].w;
     for (uint32_t r = 0; r < rounds; r++) {
+#pragma GCC unroll 4
         for (unsigned s = 0; s < S; s++) {
             __m256i d = _mm256_i32gather_epi32((const int *)st[s].slot, _mm256_and_si256(X[s], m4095), 4);
             __m256i f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(d, 8), m4095), one);
@@ -528,6 +529,159 @@ TARGET void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t ro
     }
 }
 
+/* ---- mode max: elements <-> byte planes (mode_max.c's planes_get and assemble) ---- */
+
+/* Four planes of 8 elements: byte q of each 32-bit word to plane q, and back.
+ * Within a 128-bit lane, bytes go to [byte 0 of 4 words][byte 1]...; the
+ * lane-crossing permute then puts each plane's 8 bytes in one 64-bit quarter. */
+TARGET static inline void planes4_put(__m256i t, uint8_t (*pl)[ENEC_BLOCK], uint32_t e)
+{
+    const __m256i byq = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13,
+                                         2, 6, 10, 14, 3, 7, 11, 15);
+    t = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(t, byq), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm_storel_epi64((__m128i *)(pl[0] + e), _mm256_castsi256_si128(t));
+    _mm_storeh_pd((double *)(pl[1] + e), _mm_castsi128_pd(_mm256_castsi256_si128(t)));
+    _mm_storel_epi64((__m128i *)(pl[2] + e), _mm256_extracti128_si256(t, 1));
+    _mm_storeh_pd((double *)(pl[3] + e), _mm_castsi128_pd(_mm256_extracti128_si256(t, 1)));
+}
+
+TARGET static inline __m256i planes4_get(const uint8_t *const *pl, uint32_t e)
+{
+    const __m256i inv = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13,
+                                         2, 6, 10, 14, 3, 7, 11, 15);
+    uint64_t q0, q1, q2, q3;
+    memcpy(&q0, pl[0] + e, 8), memcpy(&q1, pl[1] + e, 8), memcpy(&q2, pl[2] + e, 8), memcpy(&q3, pl[3] + e, 8);
+    __m256i t = _mm256_setr_epi64x((long long)q0, (long long)q1, (long long)q2, (long long)q3);
+    /* quarters [p0 e0-7][p1][p2][p3] -> lanes [p0 e0-3, p1 e0-3, p2 e0-3, p3 e0-3][the same for e4-7] */
+    t = _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    return _mm256_shuffle_epi8(t, inv); /* a 4x4 byte transpose is its own inverse */
+}
+
+/* bf16/fp16 words -> two byte planes: the low bytes of a and b, lanes fixed up. */
+TARGET static inline void planes2_put(__m256i a, __m256i b, uint8_t *p0, uint8_t *p1)
+{
+    __m256i t = _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8);
+    _mm_storeu_si128((__m128i *)p0, _mm256_castsi256_si128(t));
+    _mm_storeu_si128((__m128i *)p1, _mm256_extracti128_si256(t, 1));
+}
+
+TARGET static inline __m256i byte16(const uint8_t *p) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)); }
+
+TARGET int enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *in, uint32_t n,
+                             uint8_t (*pl)[ENEC_BLOCK])
+{
+    const __m256i lo8 = _mm256_set1_epi16(0xFF);
+    uint32_t e = 0;
+    const int dt = split == 0 && di ? (int)di->dtype : -1;
+    if (split == 1 && isz == 2) {
+        for (; e + 16 <= n; e += 16) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(in + 2 * e));
+            planes2_put(_mm256_and_si256(u, lo8), _mm256_srli_epi16(u, 8), pl[0] + e, pl[1] + e);
+        }
+        for (; e < n; e++) pl[0][e] = in[2 * e], pl[1][e] = in[2 * e + 1];
+    } else if (split == 1 && isz == 4) {
+        for (; e + 8 <= n; e += 8) planes4_put(_mm256_loadu_si256((const __m256i *)(in + 4 * e)), pl, e);
+        for (; e < n; e++)
+            for (unsigned q = 0; q < 4; q++) pl[q][e] = in[4 * e + q];
+    } else if (dt == ENEC_DTYPE_BF16) {
+        for (; e + 16 <= n; e += 16) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(in + 2 * e));
+            __m256i x = _mm256_and_si256(_mm256_srli_epi16(u, 7), lo8);
+            __m256i r = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u, 8), _mm256_set1_epi16(0x80)),
+                                        _mm256_and_si256(u, _mm256_set1_epi16(0x7F)));
+            planes2_put(x, r, pl[0] + e, pl[1] + e);
+        }
+    } else if (dt == ENEC_DTYPE_FP16) {
+        for (; e + 16 <= n; e += 16) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(in + 2 * e));
+            __m256i x = _mm256_and_si256(_mm256_srli_epi16(u, 10), _mm256_set1_epi16(0x1F));
+            __m256i r1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u, 13), _mm256_set1_epi16(4)),
+                                         _mm256_and_si256(_mm256_srli_epi16(u, 8), _mm256_set1_epi16(3)));
+            planes2_put(x, _mm256_and_si256(u, lo8), pl[0] + e, pl[1] + e);
+            __m256i t = _mm256_permute4x64_epi64(_mm256_packus_epi16(r1, r1), 0xD8);
+            _mm_storeu_si128((__m128i *)(pl[2] + e), _mm256_castsi256_si128(t));
+        }
+    } else if (dt == ENEC_DTYPE_FP32) {
+        /* Per word, the planes' bytes: x, r0, r1, r2 (the sign above the top 7 mantissa bits). */
+        for (; e + 8 <= n; e += 8) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(in + 4 * e));
+            __m256i t = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(u, 8), _mm256_set1_epi32(0x7FFFFF00)),
+                                        _mm256_and_si256(u, _mm256_set1_epi32((int)0x80000000u)));
+            t = _mm256_or_si256(t, _mm256_and_si256(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(0xFF)));
+            planes4_put(t, pl, e);
+        }
+    } else {
+        return 0;
+    }
+    if (e < n && dt >= 0) { /* the tail, as mode_max.c's planes_exp does */
+        const unsigned M = di->mbits, E = di->ebits, top = 8 * isz - 1;
+        for (; e < n; e++) {
+            uint32_t u = isz == 2 ? enec_load16(in + 2 * e) : enec_load32(in + 4 * e);
+            uint32_t r = enec_raw_part(u, M, top);
+            pl[0][e] = (uint8_t)enec_exp_part(u, M, E);
+            pl[1][e] = (uint8_t)r;
+            if (dt != ENEC_DTYPE_BF16) pl[2][e] = (uint8_t)(r >> 8);
+            if (dt == ENEC_DTYPE_FP32) pl[3][e] = (uint8_t)(r >> 16);
+        }
+    }
+    return 1;
+}
+
+TARGET int enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *const *pl,
+                               uint32_t n, uint8_t *out)
+{
+    uint32_t e = 0;
+    const int dt = split == 0 && di ? (int)di->dtype : -1;
+    if (split == 1 && isz == 2) {
+        for (; e + 16 <= n; e += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(pl[0] + e)), b = _mm_loadu_si128((const __m128i *)(pl[1] + e));
+            _mm_storeu_si128((__m128i *)(out + 2 * e), _mm_unpacklo_epi8(a, b));
+            _mm_storeu_si128((__m128i *)(out + 2 * e + 16), _mm_unpackhi_epi8(a, b));
+        }
+        for (; e < n; e++) out[2 * e] = pl[0][e], out[2 * e + 1] = pl[1][e];
+    } else if (split == 1 && isz == 4) {
+        for (; e + 8 <= n; e += 8) _mm256_storeu_si256((__m256i *)(out + 4 * e), planes4_get(pl, e));
+        for (; e < n; e++)
+            for (unsigned q = 0; q < 4; q++) out[4 * e + q] = pl[q][e];
+    } else if (dt == ENEC_DTYPE_BF16) {
+        for (; e + 16 <= n; e += 16) {
+            __m256i x = byte16(pl[0] + e), r = byte16(pl[1] + e);
+            __m256i u = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r, _mm256_set1_epi16(0x80)), 8),
+                                        _mm256_or_si256(_mm256_slli_epi16(x, 7), _mm256_and_si256(r, _mm256_set1_epi16(0x7F))));
+            _mm256_storeu_si256((__m256i *)(out + 2 * e), u);
+        }
+    } else if (dt == ENEC_DTYPE_FP16) {
+        for (; e + 16 <= n; e += 16) {
+            __m256i x = byte16(pl[0] + e), r0 = byte16(pl[1] + e), r1 = byte16(pl[2] + e);
+            __m256i u = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r1, _mm256_set1_epi16(4)), 13),
+                                        _mm256_slli_epi16(x, 10));
+            u = _mm256_or_si256(u, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r1, _mm256_set1_epi16(3)), 8), r0));
+            _mm256_storeu_si256((__m256i *)(out + 2 * e), u);
+        }
+    } else if (dt == ENEC_DTYPE_FP32) {
+        for (; e + 8 <= n; e += 8) {
+            __m256i t = planes4_get(pl, e);
+            __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(t, 8), _mm256_set1_epi32(0x7FFFFF)),
+                                        _mm256_and_si256(t, _mm256_set1_epi32((int)0x80000000u)));
+            u = _mm256_or_si256(u, _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(0xFF)), 23));
+            _mm256_storeu_si256((__m256i *)(out + 4 * e), u);
+        }
+    } else {
+        return 0;
+    }
+    if (e < n && dt >= 0) { /* the tail, as mode_max.c's assemble_exp does */
+        const unsigned M = di->mbits, top = 8 * isz - 1;
+        for (; e < n; e++) {
+            uint32_t r = pl[1][e] | (dt != ENEC_DTYPE_BF16 ? (uint32_t)pl[2][e] << 8 : 0) |
+                         (dt == ENEC_DTYPE_FP32 ? (uint32_t)pl[3][e] << 16 : 0);
+            uint32_t u = enec_join_parts(pl[0][e], r, M, top);
+            if (isz == 2) out[2 * e] = (uint8_t)u, out[2 * e + 1] = (uint8_t)(u >> 8);
+            else enec_store32(out + 4 * e, u);
+        }
+    }
+    return 1;
+}
+
 const enec_block_kernels enec_kernels_avx2 = {
     .lanes = 16,
     .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
@@ -538,6 +692,8 @@ const enec_block_kernels enec_kernels_avx2 = {
     .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
                          [ENEC_DTYPE_FP32] = fast_decode_join},
     .rans_run = enec_rans_run_avx2,
+    .max_planes = enec_max_planes_avx2,
+    .max_assemble = enec_max_assemble_avx2,
 };
 
 #else
