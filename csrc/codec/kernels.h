@@ -7,7 +7,7 @@
  * The driver keeps the first ENEC_BLOCK u16 (a block's exponent codes y)
  * for itself and passes the rest, ENEC_KERNEL_SCRATCH bytes, to kernels. */
 #define ENEC_KERNEL_SCRATCH (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
-#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 192u * 1024u) /* + mode max's planes and slots */
+#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 320u * 1024u) /* + mode max's planes, tables, histograms */
 
 /* ---- the three stages of a block --------------------------------------------
  * 1. The element transform (every mode): split a block of elements into
@@ -61,6 +61,22 @@ typedef struct {
  * treats as corrupt. */
 typedef void (*enec_rans_run_fn)(enec_rans_stream *s, unsigned count, uint32_t rounds);
 
+/* Mode max's rANS encoder constants for a table, per symbol v of frequency
+ * f (absent symbols: f = 1): magic[v], with 2^32 + magic = floor(2^(32+s)
+ * / f) + 1 and s = ceil(log2 f), so that for every 32-bit x
+ * x / f = (((x - h) >> 1) + h) >> (s - 1), h = (x * magic) >> 32, exactly
+ * (Granlund and Montgomery; f = 1 is x itself); fcs[v] = f | cum << 13 |
+ * (s - 1) << 25 (0 for f = 1). */
+typedef struct {
+    uint32_t magic[256], fcs[256];
+} enec_rans_enc_table;
+/* Code `rounds` whole rounds of 8 symbols backwards (sym[8 * rounds - 1]
+ * first), lanes 7..0 within a round, onto the lane states x; each word that
+ * goes out is written at words[nw++] (the caller's buffer has 8 words of
+ * slack). Returns nw. */
+typedef uint32_t (*enec_rans_encode_fn)(uint32_t *x, const uint8_t *sym, uint32_t rounds,
+                                        const enec_rans_enc_table *t, uint16_t *words, uint32_t nw);
+
 /* Mode max's element <-> byte-plane transforms (mode_max.c's planes_get and
  * assemble, section 9.2), for the shapes a backend vectorises; `split` is
  * 0 (exponent apart) or 1 (whole bytes). Return 0 when the backend does not
@@ -81,7 +97,8 @@ typedef struct {
     enec_fast_encode_fn fast_encode;
     enec_fast_decode_fn fast_decode;
     enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
-    enec_rans_run_fn rans_run;   /* optional, as the next two */
+    enec_rans_run_fn rans_run;   /* optional, as the next three */
+    enec_rans_encode_fn rans_encode;
     enec_planes_fn max_planes;
     enec_assemble_fn max_assemble;
 } enec_block_kernels;

@@ -1,5 +1,6 @@
 /* mode_max.c - ENEC_MODE_MAX: elements cut into byte planes, each coded with interleaved static rANS where it pays (FORMAT.md section 9). */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include "../common/threads.h"
 #include "elements.h"
@@ -200,6 +201,32 @@ static void planes_get(const enec_block_kernels *k, const enec_layout *l, unsign
     }
 }
 
+/* A worker's scratch (the frame's per-thread buffer, kept between calls).
+ * Buffers rewritten on every use come first; the tables cached from one
+ * call to the next come after everything mode fast writes there (its y
+ * lanes and kernel scratch), so that no other mode can clobber them. */
+typedef struct {
+    uint8_t plane[MAX_PLANES][ENEC_BLOCK]; /* each plane's symbols */
+    uint16_t lanes[ENEC_BLOCK + 8];       /* the packer's lanes; the encoder's reversed words (+ a kernel's slack) */
+    /* choose: four partial histograms per split and plane. Consecutive
+     * symbols often repeat (a few exponents dominate); incrementing one
+     * counter for each would wait on the previous store every time. */
+    uint32_t h4[2][MAX_PLANES][4][256];
+    table t;
+    /* decode: each coded plane's slot entries, built from the table bytes
+     * in `cached` (a group's tables, as in the stream); the next block of
+     * the group reuses them. */
+    uint32_t slot[MAX_PLANES][PROB_SCALE];
+    uint32_t cached_len, cached_key;
+    uint8_t cached[MAX_PLANES * (2 + 2 * 256)];
+    /* encode: each coded plane's constants, built from the frequencies in es_freq */
+    enec_rans_enc_table es[MAX_PLANES];
+    uint16_t es_freq[MAX_PLANES][256];
+} max_scratch;
+_Static_assert(offsetof(max_scratch, slot) >= ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH,
+               "mode max's cached tables must lie beyond what mode fast writes");
+_Static_assert(sizeof(max_scratch) <= ENEC_SCRATCH_BYTES, "mode max needs more per-thread scratch");
+
 /* ---- choosing split and coded planes -------------------------------------------- */
 
 static int max_supports(const enec_dtype_info *di, uint32_t itemsize)
@@ -226,27 +253,37 @@ typedef struct {
     uint8_t splits;   /* bit s: split s is possible */
 } hist_ctx;
 
+static void count4(const uint8_t *sym, uint32_t n, uint32_t (*h)[256])
+{
+    uint32_t e = 0;
+    for (; e + 4 <= n; e += 4) h[0][sym[e]]++, h[1][sym[e + 1]]++, h[2][sym[e + 2]]++, h[3][sym[e + 3]]++;
+    for (; e < n; e++) h[0][sym[e]]++;
+}
+
 /* Items are groups, so that each worker fills its own groups' histograms. */
 static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 {
     (void)worker;
     hist_ctx *c = (hist_ctx *)ctx;
     const enec_layout *l = c->l;
-    uint8_t(*pl)[ENEC_BLOCK] = (uint8_t(*)[ENEC_BLOCK])enec_thread_scratch(ENEC_SCRATCH_BYTES);
-    if (!pl) return ENEC_ERROR(NOMEM);
+    max_scratch *hs = (max_scratch *)enec_thread_scratch(ENEC_SCRATCH_BYTES);
+    if (!hs) return ENEC_ERROR(NOMEM);
     for (uint64_t g = begin; g < end; g++) {
+        memset(hs->h4, 0, sizeof hs->h4);
         for (uint64_t i = g * TABLE_GROUP; i < (g + 1) * TABLE_GROUP && i < l->nblocks; i++) {
             uint32_t n = enec_block_valid(l, i);
             const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
             for (unsigned split = 0; split < 2; split++) {
                 if (!((c->splits >> split) & 1)) continue;
-                planes_get(c->k, l, split, in, n, pl);
-                for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) {
-                    uint32_t *h = c->hist[g][split][q];
-                    for (uint32_t e = 0; e < n; e++) h[pl[q][e]]++;
-                }
+                planes_get(c->k, l, split, in, n, hs->plane);
+                for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) count4(hs->plane[q], n, hs->h4[split][q]);
             }
         }
+        for (unsigned split = 0; split < 2; split++)
+            for (unsigned q = 0; q < MAX_PLANES; q++)
+                for (unsigned v = 0; v < 256; v++)
+                    c->hist[g][split][q][v] = hs->h4[split][q][0][v] + hs->h4[split][q][1][v] +
+                                              hs->h4[split][q][2][v] + hs->h4[split][q][3][v];
     }
     return 0;
 }
@@ -357,67 +394,60 @@ static int max_var_size_ok(const enec_layout *l, uint64_t i, uint64_t size)
 
 /* ---- rANS --------------------------------------------------------------------------- */
 
-/* A symbol's encoding constants: x / f as a multiply and a shift (exact:
- * rcp = floor(2^44 / f) + 1 overshoots x / f by under 2^-12 <= 1 / f for
- * x < 2^32, less than the gap to the next integer), the state bound above
- * which a word goes out, and x' = x + cum + q (4096 - f). */
-typedef struct {
-    uint64_t rcp, xmax;
-    uint32_t cum, cmpl;
-} enc_sym;
-
-static void enc_syms(const uint16_t *freq, const uint16_t *cum, enc_sym *es)
+static void enc_table(const uint16_t *freq, const uint16_t *cum, enec_rans_enc_table *t)
 {
     for (unsigned v = 0; v < 256; v++) {
         const uint32_t f = freq[v] ? freq[v] : 1; /* absent symbols are never coded */
-        es[v].rcp = ((uint64_t)1 << 44) / f + 1;
-        es[v].xmax = (uint64_t)(RANS_LOW >> PROB_BITS << 16) * f;
-        es[v].cum = cum[v];
-        es[v].cmpl = PROB_SCALE - f;
+        unsigned s = 0;
+        while ((1u << s) < f) s++;
+        t->magic[v] = f == 1 ? 0 : (uint32_t)(((uint64_t)1 << (32 + s)) / f + 1 - ((uint64_t)1 << 32));
+        t->fcs[v] = f | (uint32_t)cum[v] << 13 | (s ? s - 1 : 0) << 25;
     }
 }
 
-static inline uint32_t div_sym(uint32_t x, const enc_sym *e, uint32_t f)
+/* One lane's encoding step for symbol v: returns the new state. The word
+ * goes out without a branch (a store that only counts when it is needed):
+ * whether a lane renormalises is as unpredictable as the data. x >= 2^20 f,
+ * the bound above which it does, is tested as x >> 20 >= f, which a
+ * constant plane (f = 4096) never meets. */
+static inline uint32_t enc_step(uint32_t x, unsigned v, const enec_rans_enc_table *t, uint16_t *words, uint32_t *nw)
 {
-#ifdef __SIZEOF_INT128__
-    (void)f;
-    return (uint32_t)(((unsigned __int128)x * e->rcp) >> 44);
-#else
-    return x / f;
-#endif
+    const uint32_t fcs = t->fcs[v], f = fcs & 0x1FFF, out = (x >> 20) >= f;
+    words[*nw] = (uint16_t)x;
+    *nw += out;
+    x = out ? x >> 16 : x;
+    const uint32_t h = (uint32_t)(((uint64_t)x * t->magic[v]) >> 32);
+    const uint32_t q = f == 1 ? x : (((x - h) >> 1) + h) >> (fcs >> 25);
+    return x + (fcs >> 13 & 0xFFF) + q * (PROB_SCALE - f);
+}
+
+/* The portable enec_rans_encode_fn. */
+static uint32_t rans_encode_rounds(uint32_t *x_, const uint8_t *sym, uint32_t rounds, const enec_rans_enc_table *t,
+                                   uint16_t *words, uint32_t nw)
+{
+    uint32_t x[MAX_LANES];
+    memcpy(x, x_, sizeof x);
+    for (uint32_t r = rounds; r-- > 0;) {
+#pragma GCC unroll 8
+        for (unsigned k = MAX_LANES; k-- > 0;) x[k] = enc_step(x[k], sym[MAX_LANES * r + k], t, words, &nw);
+    }
+    memcpy(x_, x, sizeof x);
+    return nw;
 }
 
 /* Code n symbols with the constants of their table into out (room for 4 lanes + 2n bytes); returns the bytes. */
-static uint32_t rans_encode(const uint8_t *sym, uint32_t n, const enc_sym *es, uint8_t *out, uint16_t *words)
+static uint32_t rans_encode(const enec_block_kernels *k, const uint8_t *sym, uint32_t n, const enec_rans_enc_table *t,
+                            uint8_t *out, uint16_t *words)
 {
     uint32_t x[MAX_LANES], nw = 0;
-    for (unsigned k = 0; k < MAX_LANES; k++) x[k] = RANS_LOW;
-    /* Backwards, so that the decoder reads forwards: words are collected in
-     * reverse and flipped at the end. The word goes out without a branch (a
-     * store that only counts when it is needed): whether a lane renormalises
-     * is as unpredictable as the data. A symbol of frequency PROB_SCALE (a
-     * constant plane) never renormalises (xmax = 2^32). */
-#define RANS_PUT(k, e)                                                                               \
-    do {                                                                                             \
-        const enc_sym *s_ = &es[sym[e]];                                                             \
-        uint32_t xk_ = x[k];                                                                         \
-        const uint32_t out_ = xk_ >= s_->xmax;                                                       \
-        words[nw] = (uint16_t)xk_;                                                                   \
-        nw += out_;                                                                                  \
-        xk_ = out_ ? xk_ >> 16 : xk_;                                                                \
-        x[k] = xk_ + s_->cum + div_sym(xk_, s_, PROB_SCALE - s_->cmpl) * s_->cmpl;                   \
-    } while (0)
-    uint32_t e = n;
-    while (e % MAX_LANES) { /* the last, partial round first */
-        e--;
-        RANS_PUT(e % MAX_LANES, e);
-    }
-    for (; e; e -= MAX_LANES) { /* whole rounds, lanes 7..0, with constant lane numbers */
-#pragma GCC unroll 8
-        for (unsigned k = MAX_LANES; k-- > 0;) RANS_PUT(k, e - MAX_LANES + k);
-    }
-#undef RANS_PUT
-    for (unsigned k = 0; k < MAX_LANES; k++) enec_store32(out + 4 * k, x[k]);
+    for (unsigned j = 0; j < MAX_LANES; j++) x[j] = RANS_LOW;
+    /* Backwards, so that the decoder reads forwards: the last, partial
+     * round first, one lane at a time; words are collected in reverse and
+     * flipped at the end. */
+    const uint32_t whole = n / MAX_LANES * MAX_LANES;
+    for (uint32_t e = n; e-- > whole;) x[e % MAX_LANES] = enc_step(x[e % MAX_LANES], sym[e], t, words, &nw);
+    nw = (k->rans_encode ? k->rans_encode : rans_encode_rounds)(x, sym, whole / MAX_LANES, t, words, nw);
+    for (unsigned j = 0; j < MAX_LANES; j++) enec_store32(out + 4 * j, x[j]);
     uint8_t *o = out + 4 * MAX_LANES;
     for (uint32_t w = 0; w < nw; w++) enec_store16(o + 2 * w, words[nw - 1 - w]);
     return 4 * MAX_LANES + 2 * nw;
@@ -493,21 +523,6 @@ static int rans_close(enec_rans_stream *st, uint32_t done, uint32_t n)
 
 /* ---- blocks ---------------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t plane[MAX_PLANES][ENEC_BLOCK]; /* decode: each plane's symbols */
-    uint16_t lanes[ENEC_BLOCK];           /* the packer's lanes; the encoder's reversed words */
-    uint32_t slot[MAX_PLANES][PROB_SCALE];
-    table t;
-    /* The slot entries above were built from these table bytes (a group's
-     * tables, as in the stream): the next block of the group reuses them. */
-    uint32_t cached_len, cached_key;
-    uint8_t cached[MAX_PLANES * (2 + 2 * 256)];
-    /* encode: each coded plane's constants, built from the frequencies
-     * beside them (the next block of the group reuses them) */
-    enc_sym es[MAX_PLANES][256];
-    uint16_t es_freq[MAX_PLANES][256];
-} max_scratch;
-_Static_assert(sizeof(max_scratch) <= ENEC_SCRATCH_BYTES, "mode max needs more per-thread scratch");
 
 /* Elements of the exponent split: exponent plane, then the raw part's bytes from the low end. */
 static inline void assemble_exp(const uint8_t *const *pl, uint32_t n, uint8_t *out, unsigned M, uint32_t isz,
@@ -574,12 +589,16 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
     for (unsigned q = 0; q < s->planes; q++) {
         if ((s->coded >> q) & 1) {
             if (memcmp(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq) != 0) {
-                enc_syms(tabs[q].freq, tabs[q].cum, sc->es[q]);
+                enc_table(tabs[q].freq, tabs[q].cum, &sc->es[q]);
                 memcpy(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq);
             }
-            uint32_t size = rans_encode(sc->plane[q], n, sc->es[q], v + 4, sc->lanes);
+            uint32_t size = rans_encode(k, sc->plane[q], n, &sc->es[q], v + 4, sc->lanes);
             enec_store32(v, size);
             v += 4 + size;
+        } else if (s->bits[q] == 8) { /* a byte plane is its own packing */
+            memcpy(raw, sc->plane[q], n);
+            memset(raw + n, 0, B - n);
+            raw += B;
         } else {
             unsigned w = s->bits[q];
             for (uint32_t e = 0; e < B; e++) sc->lanes[e] = e < n ? sc->plane[q][e] : 0;
