@@ -529,6 +529,59 @@ TARGET void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t ro
     }
 }
 
+/* enc_perm[m]: the byte shuffle that takes the 16-bit words (in lane order)
+ * of the lanes in m, lane 7 first, as the portable encoder writes them. */
+static uint8_t enc_perm[256][16];
+static pthread_once_t enc_once = PTHREAD_ONCE_INIT;
+
+static void enc_perm_init(void)
+{
+    for (unsigned m = 0; m < 256; m++) {
+        unsigned j = 0;
+        for (unsigned k = 8; k-- > 0;)
+            if ((m >> k) & 1) enc_perm[m][2 * j] = (uint8_t)(2 * k), enc_perm[m][2 * j + 1] = (uint8_t)(2 * k + 1), j++;
+        for (; j < 8; j++) enc_perm[m][2 * j] = enc_perm[m][2 * j + 1] = 0x80;
+    }
+}
+
+/* mode_max.c's encoding step on all eight lanes at once: gathers of the
+ * symbols' constants, the words of the lanes that renormalise packed out in
+ * one store, and x / f by the multiply-high of the table's magic. */
+TARGET uint32_t enec_rans_encode_avx2(uint32_t *x, const uint8_t *sym, uint32_t rounds, const enec_rans_enc_table *t,
+                                      uint16_t *words, uint32_t nw)
+{
+    pthread_once(&enc_once, enc_perm_init);
+    const __m256i m1fff = _mm256_set1_epi32(0x1FFF), mfff = _mm256_set1_epi32(0xFFF), one = _mm256_set1_epi32(1);
+    const __m256i scale = _mm256_set1_epi32(4096), ones = _mm256_set1_epi32(-1);
+    const __m256i lo16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9,
+                                          12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i X = _mm256_loadu_si256((const __m256i *)x);
+    for (uint32_t r = rounds; r-- > 0;) {
+        __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sym + 8 * r)));
+        __m256i fcs = _mm256_i32gather_epi32((const int *)t->fcs, v, 4);
+        __m256i mag = _mm256_i32gather_epi32((const int *)t->magic, v, 4);
+        __m256i f = _mm256_and_si256(fcs, m1fff);
+        /* out where x >> 20 >= f (both below 2^13, so the signed compare is exact) */
+        __m256i out = _mm256_xor_si256(_mm256_cmpgt_epi32(f, _mm256_srli_epi32(X, 20)), ones);
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(out));
+        __m256i w16 = _mm256_shuffle_epi8(X, lo16);
+        __m128i w = _mm_unpacklo_epi64(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+        _mm_storeu_si128((__m128i *)(words + nw), _mm_shuffle_epi8(w, _mm_loadu_si128((const __m128i *)enc_perm[m])));
+        nw += (unsigned)__builtin_popcount(m);
+        X = _mm256_blendv_epi8(X, _mm256_srli_epi32(X, 16), out);
+        __m256i even = _mm256_mul_epu32(X, mag);
+        __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(X, 32), _mm256_srli_epi64(mag, 32));
+        __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+        __m256i q = _mm256_srlv_epi32(_mm256_add_epi32(_mm256_srli_epi32(_mm256_sub_epi32(X, h), 1), h),
+                                      _mm256_srli_epi32(fcs, 25));
+        q = _mm256_blendv_epi8(q, X, _mm256_cmpeq_epi32(f, one));
+        X = _mm256_add_epi32(_mm256_add_epi32(X, _mm256_and_si256(_mm256_srli_epi32(fcs, 13), mfff)),
+                             _mm256_mullo_epi32(q, _mm256_sub_epi32(scale, f)));
+    }
+    _mm256_storeu_si256((__m256i *)x, X);
+    return nw;
+}
+
 /* ---- mode max: elements <-> byte planes (mode_max.c's planes_get and assemble) ---- */
 
 /* Four planes of 8 elements: byte q of each 32-bit word to plane q, and back.
@@ -692,6 +745,7 @@ const enec_block_kernels enec_kernels_avx2 = {
     .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
                          [ENEC_DTYPE_FP32] = fast_decode_join},
     .rans_run = enec_rans_run_avx2,
+    .rans_encode = enec_rans_encode_avx2,
     .max_planes = enec_max_planes_avx2,
     .max_assemble = enec_max_assemble_avx2,
 };
