@@ -260,6 +260,49 @@ static void count4(const uint8_t *sym, uint32_t n, uint32_t (*h)[256])
     for (; e < n; e++) h[0][sym[e]]++;
 }
 
+/* Symbol of plane q under a split for the element u. */
+static unsigned plane_sym(const enec_layout *l, unsigned split, unsigned q, uint32_t u)
+{
+    if (split == SPLIT_BYTES) return (u >> (8 * q)) & 0xFF;
+    const unsigned M = l->di->mbits;
+    if (q == 0) return enec_exp_part(u, M, l->di->ebits);
+    return (enec_raw_part(u, M, 8 * l->itemsize - 1) >> (8 * (q - 1))) & 0xFF;
+}
+
+/* Whether the histograms of a group can come from one count per element:
+ * elements of 1 or 2 bytes counted whole, 4-byte ones by their top 16 bits
+ * and two low bytes (every plane of either split is a function of one of
+ * those when the mantissa has 16 bits or more). */
+static int hist_by_value(const enec_layout *l)
+{
+    if (l->itemsize <= 2) return 1;
+    return l->itemsize == 4 && (!l->di || l->di->mbits >= 16);
+}
+
+/* The group's histograms from counts of values: the top-16-bit (or whole)
+ * counts H, and for 4-byte elements the two low bytes' (b[0], b[1]). */
+static void hist_derive(const hist_ctx *c, uint64_t g, const uint32_t *H, uint32_t nbins, uint32_t (*b)[256])
+{
+    const enec_layout *l = c->l;
+    const unsigned isz = l->itemsize, top_shift = isz == 4 ? 16 : 0;
+    for (unsigned split = 0; split < 2; split++) {
+        if (!((c->splits >> split) & 1)) continue;
+        const unsigned planes = plane_count(l->di, isz, split);
+        unsigned from_h = 0; /* planes taken from H; the others are the low bytes */
+        for (unsigned q = 0; q < planes; q++) {
+            const int low = isz == 4 && (split == SPLIT_BYTES ? q < 2 : q == 1 || q == 2);
+            if (low) memcpy(c->hist[g][split][q], b[split == SPLIT_BYTES ? q : q - 1], sizeof b[0]);
+            else from_h |= 1u << q;
+        }
+        for (uint32_t v = 0; v < nbins; v++) {
+            const uint32_t n = H[v];
+            if (!n) continue;
+            for (unsigned q = 0; q < planes; q++)
+                if ((from_h >> q) & 1) c->hist[g][split][q][plane_sym(l, split, q, v << top_shift)] += n;
+        }
+    }
+}
+
 /* Items are groups, so that each worker fills its own groups' histograms. */
 static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 {
@@ -268,16 +311,49 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     const enec_layout *l = c->l;
     max_scratch *hs = (max_scratch *)enec_thread_scratch(ENEC_SCRATCH_BYTES);
     if (!hs) return ENEC_ERROR(NOMEM);
+    const int by_value = hist_by_value(l);
+    const uint32_t nbins = l->itemsize == 1 ? 256 : 65536;
+    uint32_t *H = by_value ? (uint32_t *)malloc(nbins * sizeof *H) : NULL;
+    if (by_value && !H) return ENEC_ERROR(NOMEM);
     for (uint64_t g = begin; g < end; g++) {
         memset(hs->h4, 0, sizeof hs->h4);
+        if (by_value) memset(H, 0, nbins * sizeof *H);
         for (uint64_t i = g * TABLE_GROUP; i < (g + 1) * TABLE_GROUP && i < l->nblocks; i++) {
             uint32_t n = enec_block_valid(l, i);
             const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
-            for (unsigned split = 0; split < 2; split++) {
-                if (!((c->splits >> split) & 1)) continue;
-                planes_get(c->k, l, split, in, n, hs->plane);
-                for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++) count4(hs->plane[q], n, hs->h4[split][q]);
+            if (by_value && l->itemsize == 1) {
+                count4(in, n, hs->h4[0][0]);
+            } else if (by_value && l->itemsize == 2) {
+                for (uint32_t e = 0; e < n; e++) H[enec_load16(in + 2 * e)]++;
+            } else if (by_value) {
+                uint32_t(*b0)[256] = hs->h4[0][0], (*b1)[256] = hs->h4[0][1];
+                uint32_t e = 0;
+                for (; e + 2 <= n; e += 2) {
+                    const uint32_t u = enec_load32(in + 4 * e), w = enec_load32(in + 4 * e + 4);
+                    H[u >> 16]++, b0[0][u & 0xFF]++, b1[0][(u >> 8) & 0xFF]++;
+                    H[w >> 16]++, b0[1][w & 0xFF]++, b1[1][(w >> 8) & 0xFF]++;
+                }
+                for (; e < n; e++) {
+                    const uint32_t u = enec_load32(in + 4 * e);
+                    H[u >> 16]++, b0[0][u & 0xFF]++, b1[0][(u >> 8) & 0xFF]++;
+                }
+            } else {
+                for (unsigned split = 0; split < 2; split++) {
+                    if (!((c->splits >> split) & 1)) continue;
+                    planes_get(c->k, l, split, in, n, hs->plane);
+                    for (unsigned q = 0; q < plane_count(l->di, l->itemsize, split); q++)
+                        count4(hs->plane[q], n, hs->h4[split][q]);
+                }
             }
+        }
+        if (by_value) {
+            uint32_t b[2][256];
+            for (unsigned j = 0; j < 2; j++)
+                for (unsigned v = 0; v < 256; v++)
+                    b[j][v] = hs->h4[0][j][0][v] + hs->h4[0][j][1][v] + hs->h4[0][j][2][v] + hs->h4[0][j][3][v];
+            if (l->itemsize == 1) memcpy(H, b[0], sizeof b[0]);
+            hist_derive(c, g, H, nbins, b);
+            continue;
         }
         for (unsigned split = 0; split < 2; split++)
             for (unsigned q = 0; q < MAX_PLANES; q++)
@@ -285,6 +361,7 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
                     c->hist[g][split][q][v] = hs->h4[split][q][0][v] + hs->h4[split][q][1][v] +
                                               hs->h4[split][q][2][v] + hs->h4[split][q][3][v];
     }
+    free(H);
     return 0;
 }
 
