@@ -771,7 +771,7 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
     }
 
     /* The coded planes, up to ENEC_RANS_STREAMS streams at a time, in even
-     * shares (6 streams run as 3 + 3: a lone pair would hide less latency). */
+     * shares (8 streams run as 4 + 4: a lone pair would hide less latency). */
     enec_rans_run_fn run = k->rans_run ? k->rans_run : rans_rounds;
     const unsigned chunks = (ns + ENEC_RANS_STREAMS - 1) / ENEC_RANS_STREAMS;
     for (unsigned s0 = 0, cnt; s0 < ns; s0 += cnt) {

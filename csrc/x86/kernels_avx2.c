@@ -495,7 +495,7 @@ TARGET static inline __attribute__((always_inline)) void rans_run_s(enec_rans_st
     const uint8_t *w[ENEC_RANS_STREAMS];
     for (unsigned s = 0; s < S; s++) X[s] = _mm256_loadu_si256((const __m256i *)st[s].x), w[s] = st[s].w;
     for (uint32_t r = 0; r < rounds; r++) {
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (unsigned s = 0; s < S; s++) {
             __m256i d = _mm256_i32gather_epi32((const int *)st[s].slot, _mm256_and_si256(X[s], m4095), 4);
             __m256i f = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(d, 8), m4095), one);
@@ -525,7 +525,9 @@ TARGET void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t ro
     case 1: rans_run_s(st, 1, rounds); break;
     case 2: rans_run_s(st, 2, rounds); break;
     case 3: rans_run_s(st, 3, rounds); break;
-    default: rans_run_s(st, 4, rounds); break;
+    case 4: rans_run_s(st, 4, rounds); break;
+    case 5: rans_run_s(st, 5, rounds); break;
+    default: rans_run_s(st, 6, rounds); break;
     }
 }
 
