@@ -7,7 +7,7 @@ bit for bit, and the two builds must write the same bytes.
 
     cp enec/_enec*.so /tmp/old/            # before the change (after `pip install -e .`)
     ...change, rebuild...
-    python3 benchmarks/ab_builds.py /tmp/old/_enec*.so enec/_enec*.so [--repeats 15]
+    python3 benchmarks/ab_builds.py /tmp/old/_enec*.so enec/_enec*.so [--repeats 15] [--mode max]
 
 Data: all-MiniLM-L6-v2 bf16 (RNE cast) and fp32, Whisper tiny.en fp16 (real weights, the
 packages cpu_bench.py uses), each flattened and concatenated.
@@ -65,15 +65,17 @@ def main() -> int:
     ap.add_argument("a", help="build A: path of an _enec*.so")
     ap.add_argument("b", help="build B: path of an _enec*.so")
     ap.add_argument("--repeats", type=int, default=15, help="rounds; each times every build once (best kept)")
+    ap.add_argument("--mode", choices=["fast", "max"], default="fast", help="the coded mode to time (default fast)")
     args = ap.parse_args()
+    mode = {"fast": 1, "max": 2}[args.mode]
     builds = {"A": load(args.a, "ab_build_a"), "B": load(args.b, "ab_build_b")}
-    print(f"A = {args.a} ({builds['A'].__version__}), B = {args.b} ({builds['B'].__version__})")
+    print(f"A = {args.a} ({builds['A'].__version__}), B = {args.b} ({builds['B'].__version__}), mode {args.mode}")
     print("| data | threads | A compress GB/s | B compress GB/s | B/A | A decompress GB/s | B decompress GB/s | B/A |")
     print("|---|---|---|---|---|---|---|---|")
     for name, (a, code) in datasets().items():
         src = memoryview(a.view(np.uint8))
         for threads in (1, 0):
-            blobs = {k: m.compress(src, code, a.dtype.itemsize, a.shape, b"", threads=threads)
+            blobs = {k: m.compress(src, code, a.dtype.itemsize, a.shape, b"", threads=threads, mode=mode)
                      for k, m in builds.items()}
             if blobs["A"] != blobs["B"]:
                 sys.exit(f"{name}: the two builds write different bytes")
@@ -87,7 +89,7 @@ def main() -> int:
             for _ in range(args.repeats):  # interleaved: drift hits both builds alike
                 for k, m in builds.items():
                     tc[k].append(best(lambda: m.compress(src, code, a.dtype.itemsize, a.shape, b"",
-                                                         threads=threads), 1))
+                                                         threads=threads, mode=mode), 1))
                     td[k].append(best(lambda: m.decompress_into(blobs[k], memoryview(outs[k].view(np.uint8)),
                                                                 threads=threads), 1))
             gb = a.nbytes / 1e9
