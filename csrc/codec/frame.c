@@ -194,6 +194,12 @@ typedef struct {
     const enec_mode_ops *mo;
     const enec_block_kernels *k;
     var_buf vb[ENEC_MAX_THREADS];
+    /* Worker 0 codes the first blocks, whose variable parts start the
+     * section: it writes them in place in dst, up to `room` bytes, and only
+     * what would not fit goes to its buffer. With one thread nothing is
+     * staged, copied or faulted in (a coded stream that pays is smaller
+     * than the stored one, so `room` reaches the stored stream's end). */
+    size_t direct, room;
 } enc_ctx;
 
 static size_t var_reserve(var_buf *vb, uint64_t more)
@@ -224,10 +230,18 @@ static size_t encode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     void *scratch = enec_thread_scratch(ENEC_SCRATCH_BYTES);
     if (!scratch) return ENEC_ERROR(NOMEM);
     for (uint64_t i = begin; i < end; i++) {
-        size_t r = var_reserve(vb, c->mo->var_max(l, i));
-        if (r) return r;
-        uint32_t size = c->mo->encode_block(c->k, l, i, c->src, c->dst, vb->buf + vb->len, scratch);
-        vb->len += size;
+        const uint64_t need = c->mo->var_max(l, i);
+        uint8_t *out;
+        if (worker == 0 && vb->len == 0 && c->room - c->direct >= need) {
+            out = c->dst + l->high_off + c->direct;
+        } else {
+            size_t r = var_reserve(vb, need);
+            if (r) return r;
+            out = vb->buf + vb->len;
+        }
+        uint32_t size = c->mo->encode_block(c->k, l, i, c->src, c->dst, out, scratch);
+        if (out == vb->buf + vb->len) vb->len += size;
+        else c->direct += size;
         table_entry(c->dst, l, i, c->src, size);
     }
     return 0;
@@ -240,13 +254,14 @@ static size_t encode_blocks(const enec_block_kernels *k, const enec_mode_ops *mo
     enc_ctx *c = (enc_ctx *)calloc(1, sizeof *c);
     if (!c) return ENEC_ERROR(NOMEM);
     c->src = src, c->dst = dst, c->l = l, c->mo = mo, c->k = k;
+    c->room = stored > l->high_off ? (size_t)(stored - l->high_off) : 0;
     int t = enec_resolve_threads(threads, l->nblocks);
     size_t r = enec_parallel_for(t, l->nblocks, encode_range, c);
-    *var = 0;
+    *var = c->direct;
     for (int w = 0; w < t; w++) *var += c->vb[w].len;
-    /* Only a stream that pays gets its variable parts copied in. */
+    /* Only a stream that pays gets its staged variable parts copied in. */
     if (!enec_is_error(r) && l->header_size + l->fixed_size + *var < stored) {
-        uint8_t *q = dst + l->high_off;
+        uint8_t *q = dst + l->high_off + c->direct;
         for (int w = 0; w < t; w++) {
             if (c->vb[w].len) memcpy(q, c->vb[w].buf, c->vb[w].len);
             q += c->vb[w].len;
