@@ -280,25 +280,53 @@ static int hist_by_value(const enec_layout *l)
 }
 
 /* The group's histograms from counts of values: the top-16-bit (or whole)
- * counts H, and for 4-byte elements the two low bytes' (b[0], b[1]). */
+ * counts H, and for 4-byte elements the two low bytes' (b[0], b[1]).
+ * A plane's symbol takes some bits of the 16-bit value v = hi << 8 | lo:
+ * when they all lie in hi and the top bit of lo, its histogram comes from
+ * the 512 sums R[hi][lo >> 7]; when they all lie in lo and the top bit of
+ * hi (the sign), from the 512 sums C[hi >> 7][lo]. Both are sums of
+ * contiguous runs of H, which vectorise; every plane of every split of the
+ * dtype table is one of the two. Other planes take a pass over H. */
 static void hist_derive(const hist_ctx *c, uint64_t g, const uint32_t *H, uint32_t nbins, uint32_t (*b)[256])
 {
     const enec_layout *l = c->l;
     const unsigned isz = l->itemsize, top_shift = isz == 4 ? 16 : 0;
+    uint32_t R[256][2], C[2][256];
+    if (nbins == 65536) {
+        memset(C, 0, sizeof C);
+        for (unsigned hi = 0; hi < 256; hi++) {
+            const uint32_t *row = H + 256 * hi;
+            uint32_t lo_half = 0, hi_half = 0, *col = C[hi >> 7];
+            for (unsigned lo = 0; lo < 128; lo++) lo_half += row[lo];
+            for (unsigned lo = 128; lo < 256; lo++) hi_half += row[lo];
+            for (unsigned lo = 0; lo < 256; lo++) col[lo] += row[lo];
+            R[hi][0] = lo_half, R[hi][1] = hi_half;
+        }
+    }
     for (unsigned split = 0; split < 2; split++) {
         if (!((c->splits >> split) & 1)) continue;
         const unsigned planes = plane_count(l->di, isz, split);
-        unsigned from_h = 0; /* planes taken from H; the others are the low bytes */
         for (unsigned q = 0; q < planes; q++) {
-            const int low = isz == 4 && (split == SPLIT_BYTES ? q < 2 : q == 1 || q == 2);
-            if (low) memcpy(c->hist[g][split][q], b[split == SPLIT_BYTES ? q : q - 1], sizeof b[0]);
-            else from_h |= 1u << q;
-        }
-        for (uint32_t v = 0; v < nbins; v++) {
-            const uint32_t n = H[v];
-            if (!n) continue;
-            for (unsigned q = 0; q < planes; q++)
-                if ((from_h >> q) & 1) c->hist[g][split][q][plane_sym(l, split, q, v << top_shift)] += n;
+            uint32_t *h = c->hist[g][split][q];
+            if (isz == 4 && (split == SPLIT_BYTES ? q < 2 : q == 1 || q == 2)) { /* the low bytes */
+                memcpy(h, b[split == SPLIT_BYTES ? q : q - 1], sizeof b[0]);
+                continue;
+            }
+            unsigned dep = 0; /* the bits of v the symbol takes (each symbol bit is one bit of v) */
+            for (unsigned bit = 0; bit < 16; bit++)
+                if (plane_sym(l, split, q, (1u << bit) << top_shift)) dep |= 1u << bit;
+            if (nbins == 65536 && !(dep & ~0xFF80u)) {
+                for (unsigned hi = 0; hi < 256; hi++)
+                    for (unsigned half = 0; half < 2; half++)
+                        h[plane_sym(l, split, q, (hi << 8 | half << 7) << top_shift)] += R[hi][half];
+            } else if (nbins == 65536 && !(dep & ~0x80FFu)) {
+                for (unsigned sign = 0; sign < 2; sign++)
+                    for (unsigned lo = 0; lo < 256; lo++)
+                        h[plane_sym(l, split, q, (sign << 15 | lo) << top_shift)] += C[sign][lo];
+            } else {
+                for (uint32_t v = 0; v < nbins; v++)
+                    if (H[v]) h[plane_sym(l, split, q, v << top_shift)] += H[v];
+            }
         }
     }
 }
@@ -313,18 +341,20 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     if (!hs) return ENEC_ERROR(NOMEM);
     const int by_value = hist_by_value(l);
     const uint32_t nbins = l->itemsize == 1 ? 256 : 65536;
-    uint32_t *H = by_value ? (uint32_t *)malloc(nbins * sizeof *H) : NULL;
+    uint32_t *H = by_value ? (uint32_t *)malloc(2 * nbins * sizeof *H) : NULL;
     if (by_value && !H) return ENEC_ERROR(NOMEM);
     for (uint64_t g = begin; g < end; g++) {
         memset(hs->h4, 0, sizeof hs->h4);
-        if (by_value) memset(H, 0, nbins * sizeof *H);
+        if (by_value) memset(H, 0, 2 * nbins * sizeof *H);
         for (uint64_t i = g * TABLE_GROUP; i < (g + 1) * TABLE_GROUP && i < l->nblocks; i++) {
             uint32_t n = enec_block_valid(l, i);
             const uint8_t *in = c->src + i * ENEC_BLOCK * l->itemsize;
             if (by_value && l->itemsize == 1) {
                 count4(in, n, hs->h4[0][0]);
             } else if (by_value && l->itemsize == 2) {
-                for (uint32_t e = 0; e < n; e++) H[enec_load16(in + 2 * e)]++;
+                uint32_t e = 0; /* two tables in turn: a value that repeats does not wait on its own store */
+                for (; e + 2 <= n; e += 2) H[enec_load16(in + 2 * e)]++, H[65536 + enec_load16(in + 2 * e + 2)]++;
+                for (; e < n; e++) H[enec_load16(in + 2 * e)]++;
             } else if (by_value) {
                 uint32_t(*b0)[256] = hs->h4[0][0], (*b1)[256] = hs->h4[0][1];
                 uint32_t e = 0;
@@ -352,6 +382,8 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
                 for (unsigned v = 0; v < 256; v++)
                     b[j][v] = hs->h4[0][j][0][v] + hs->h4[0][j][1][v] + hs->h4[0][j][2][v] + hs->h4[0][j][3][v];
             if (l->itemsize == 1) memcpy(H, b[0], sizeof b[0]);
+            if (l->itemsize == 2)
+                for (uint32_t v = 0; v < nbins; v++) H[v] += H[nbins + v];
             hist_derive(c, g, H, nbins, b);
             continue;
         }
