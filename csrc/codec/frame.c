@@ -231,17 +231,15 @@ static size_t encode_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     if (!scratch) return ENEC_ERROR(NOMEM);
     for (uint64_t i = begin; i < end; i++) {
         const uint64_t need = c->mo->var_max(l, i);
-        uint8_t *out;
-        if (worker == 0 && vb->len == 0 && c->room - c->direct >= need) {
-            out = c->dst + l->high_off + c->direct;
-        } else {
+        const int in_place = worker == 0 && vb->len == 0 && c->room - c->direct >= need;
+        if (!in_place) {
             size_t r = var_reserve(vb, need);
             if (r) return r;
-            out = vb->buf + vb->len;
         }
+        uint8_t *out = in_place ? c->dst + l->high_off + c->direct : vb->buf + vb->len;
         uint32_t size = c->mo->encode_block(c->k, l, i, c->src, c->dst, out, scratch);
-        if (out == vb->buf + vb->len) vb->len += size;
-        else c->direct += size;
+        if (in_place) c->direct += size;
+        else vb->len += size;
         table_entry(c->dst, l, i, c->src, size);
     }
     return 0;
