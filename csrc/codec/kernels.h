@@ -79,12 +79,13 @@ typedef uint32_t (*enec_rans_encode_fn)(uint32_t *x, const uint8_t *sym, uint32_
 
 /* Mode max's element <-> byte-plane transforms (mode_max.c's planes_get and
  * assemble, section 9.2), for the shapes a backend vectorises; `split` is
- * 0 (exponent apart) or 1 (whole bytes). Return 0 when the backend does not
- * take the dtype or split (the caller runs the portable loop), else 1. */
-typedef int (*enec_planes_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split, const uint8_t *in,
-                              uint32_t n, uint8_t (*pl)[ENEC_BLOCK]);
-typedef int (*enec_assemble_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split,
-                                const uint8_t *const *pl, uint32_t n, uint8_t *out);
+ * 0 (exponent apart) or 1 (whole bytes). They do elements 0 .. e - 1 for
+ * some e <= n and return e (0 for a dtype or split they do not take); the
+ * portable loops do the rest. */
+typedef uint32_t (*enec_planes_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split, const uint8_t *in,
+                                   uint32_t n, uint8_t (*pl)[ENEC_BLOCK]);
+typedef uint32_t (*enec_assemble_fn)(const enec_dtype_info *di, uint32_t itemsize, unsigned split,
+                                     const uint8_t *const *pl, uint32_t n, uint8_t *out);
 
 typedef struct {
     /* A block goes to the vector entries only when it is full (valid == B)

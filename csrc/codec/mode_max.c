@@ -158,12 +158,12 @@ static const uint8_t *table_get(const uint8_t *p, const uint8_t *end, unsigned b
 /* ---- planes of a block ------------------------------------------------------------ */
 
 
-/* Symbols of every plane of the split for n elements at in: plane q to pl[q]. */
-static inline void planes_exp(const uint8_t *in, uint32_t n, uint8_t (*pl)[ENEC_BLOCK], unsigned M, unsigned E,
-                              uint32_t isz, unsigned planes)
+/* Symbols of every plane of the split for elements e0 .. n - 1 at in: plane q to pl[q]. */
+static inline void planes_exp(const uint8_t *in, uint32_t e0, uint32_t n, uint8_t (*pl)[ENEC_BLOCK], unsigned M,
+                              unsigned E, uint32_t isz, unsigned planes)
 {
     const unsigned top = 8 * isz - 1;
-    for (uint32_t e = 0; e < n; e++) {
+    for (uint32_t e = e0; e < n; e++) {
         uint32_t u = isz == 1 ? in[e] : isz == 2 ? enec_load16(in + 2 * e) : enec_load32(in + 4 * e);
         uint32_t r = enec_raw_part(u, M, top);
         pl[0][e] = (uint8_t)enec_exp_part(u, M, E);
@@ -177,14 +177,15 @@ static void planes_get(const enec_block_kernels *k, const enec_layout *l, unsign
                        uint8_t (*pl)[ENEC_BLOCK])
 {
     const uint32_t isz = l->itemsize;
-    if (k->max_planes && k->max_planes(l->di, isz, split, in, n, pl)) return;
+    /* A backend's kernel does the elements it can; the loops below the rest. */
+    const uint32_t e0 = k->max_planes ? k->max_planes(l->di, isz, split, in, n, pl) : 0;
     if (split == SPLIT_BYTES) {
         if (isz == 1) {
-            memcpy(pl[0], in, n);
+            memcpy(pl[0] + e0, in + e0, n - e0);
         } else if (isz == 2) {
-            for (uint32_t e = 0; e < n; e++) pl[0][e] = in[2 * e], pl[1][e] = in[2 * e + 1];
+            for (uint32_t e = e0; e < n; e++) pl[0][e] = in[2 * e], pl[1][e] = in[2 * e + 1];
         } else {
-            for (uint32_t e = 0; e < n; e++)
+            for (uint32_t e = e0; e < n; e++)
                 for (uint32_t q = 0; q < isz; q++) pl[q][e] = in[(size_t)e * isz + q];
         }
         return;
@@ -192,12 +193,12 @@ static void planes_get(const enec_block_kernels *k, const enec_layout *l, unsign
     /* Constant M, E, item size and plane count per dtype, so each loop is compiled for its dtype. */
     const enec_dtype_info *di = l->di;
     switch (di->dtype) {
-    case ENEC_DTYPE_BF16: planes_exp(in, n, pl, 7, 8, 2, 2); break;
-    case ENEC_DTYPE_FP16: planes_exp(in, n, pl, 10, 5, 2, 3); break;
-    case ENEC_DTYPE_FP32: planes_exp(in, n, pl, 23, 8, 4, 4); break;
-    case ENEC_DTYPE_FP8_E4M3FN: planes_exp(in, n, pl, 3, 4, 1, 2); break;
-    case ENEC_DTYPE_FP8_E5M2: planes_exp(in, n, pl, 2, 5, 1, 2); break;
-    default: planes_exp(in, n, pl, di->mbits, di->ebits, isz, plane_count(di, isz, SPLIT_EXP)); break;
+    case ENEC_DTYPE_BF16: planes_exp(in, e0, n, pl, 7, 8, 2, 2); break;
+    case ENEC_DTYPE_FP16: planes_exp(in, e0, n, pl, 10, 5, 2, 3); break;
+    case ENEC_DTYPE_FP32: planes_exp(in, e0, n, pl, 23, 8, 4, 4); break;
+    case ENEC_DTYPE_FP8_E4M3FN: planes_exp(in, e0, n, pl, 3, 4, 1, 2); break;
+    case ENEC_DTYPE_FP8_E5M2: planes_exp(in, e0, n, pl, 2, 5, 1, 2); break;
+    default: planes_exp(in, e0, n, pl, di->mbits, di->ebits, isz, plane_count(di, isz, SPLIT_EXP)); break;
     }
 }
 
@@ -633,13 +634,13 @@ static int rans_close(enec_rans_stream *st, uint32_t done, uint32_t n)
 /* ---- blocks ---------------------------------------------------------------------- */
 
 
-/* Elements of the exponent split: exponent plane, then the raw part's bytes from the low end. */
-static inline void assemble_exp(const uint8_t *const *pl, uint32_t n, uint8_t *out, unsigned M, uint32_t isz,
-                                unsigned planes)
+/* Elements e0 .. n - 1 of the exponent split: exponent plane, then the raw part's bytes from the low end. */
+static inline void assemble_exp(const uint8_t *const *pl, uint32_t e0, uint32_t n, uint8_t *out, unsigned M,
+                                uint32_t isz, unsigned planes)
 {
     const unsigned top = 8 * isz - 1;
     const uint8_t *x = pl[0], *r0 = pl[1], *r1 = planes > 2 ? pl[2] : NULL, *r2 = planes > 3 ? pl[3] : NULL;
-    for (uint32_t e = 0; e < n; e++) {
+    for (uint32_t e = e0; e < n; e++) {
         uint32_t r = r0[e] | (planes > 2 ? (uint32_t)r1[e] << 8 : 0) | (planes > 3 ? (uint32_t)r2[e] << 16 : 0);
         uint32_t u = enec_join_parts(x[e], r, M, top);
         /* little-endian stores the compiler can vectorise (the canonical bytes are little-endian) */
@@ -656,29 +657,31 @@ static inline void assemble_exp(const uint8_t *const *pl, uint32_t n, uint8_t *o
 }
 
 /* Elements from their planes; pl[q] holds plane q's n symbols. */
-static void assemble(const enec_layout *l, unsigned split, unsigned planes, const uint8_t *const *pl, uint32_t n,
-                     uint8_t *out)
+static void assemble(const enec_block_kernels *k, const enec_layout *l, unsigned split, unsigned planes,
+                     const uint8_t *const *pl, uint32_t n, uint8_t *out)
 {
     const uint32_t isz = l->itemsize;
+    /* A backend's kernel does the elements it can; the loops below the rest. */
+    const uint32_t e0 = k->max_assemble ? k->max_assemble(l->di, isz, split, pl, n, out) : 0;
     if (split == SPLIT_BYTES) {
         if (isz == 1) {
-            memcpy(out, pl[0], n);
+            memcpy(out + e0, pl[0] + e0, n - e0);
         } else if (isz == 2) {
-            for (uint32_t e = 0; e < n; e++) out[2 * e] = pl[0][e], out[2 * e + 1] = pl[1][e];
+            for (uint32_t e = e0; e < n; e++) out[2 * e] = pl[0][e], out[2 * e + 1] = pl[1][e];
         } else {
             for (unsigned q = 0; q < planes; q++)
-                for (uint32_t e = 0; e < n; e++) out[(size_t)e * isz + q] = pl[q][e];
+                for (uint32_t e = e0; e < n; e++) out[(size_t)e * isz + q] = pl[q][e];
         }
         return;
     }
     /* Constant M, item size and plane count per dtype, so each loop is compiled for its dtype. */
     switch (l->di->dtype) {
-    case ENEC_DTYPE_BF16: assemble_exp(pl, n, out, 7, 2, 2); break;
-    case ENEC_DTYPE_FP16: assemble_exp(pl, n, out, 10, 2, 3); break;
-    case ENEC_DTYPE_FP32: assemble_exp(pl, n, out, 23, 4, 4); break;
-    case ENEC_DTYPE_FP8_E4M3FN: assemble_exp(pl, n, out, 3, 1, 2); break;
-    case ENEC_DTYPE_FP8_E5M2: assemble_exp(pl, n, out, 2, 1, 2); break;
-    default: assemble_exp(pl, n, out, l->di->mbits, isz, planes); break;
+    case ENEC_DTYPE_BF16: assemble_exp(pl, e0, n, out, 7, 2, 2); break;
+    case ENEC_DTYPE_FP16: assemble_exp(pl, e0, n, out, 10, 2, 3); break;
+    case ENEC_DTYPE_FP32: assemble_exp(pl, e0, n, out, 23, 4, 4); break;
+    case ENEC_DTYPE_FP8_E4M3FN: assemble_exp(pl, e0, n, out, 3, 1, 2); break;
+    case ENEC_DTYPE_FP8_E5M2: assemble_exp(pl, e0, n, out, 2, 1, 2); break;
+    default: assemble_exp(pl, e0, n, out, l->di->mbits, isz, planes); break;
     }
 }
 
@@ -821,7 +824,7 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
         const uint64_t j = i + b;
         const uint32_t n = enec_block_valid(l, j);
         uint8_t *o = out + j * ENEC_BLOCK * isz;
-        if (!k->max_assemble || !k->max_assemble(l->di, isz, split, pl[b], n, o)) assemble(l, split, planes, pl[b], n, o);
+        assemble(k, l, split, planes, pl[b], n, o);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "../codec/kernels.h"
 #include "../codec/search.h"
 #include "../codec/pack.h"
+#include "kernels_avx2.h"
 
 #define TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
 
@@ -622,8 +623,8 @@ TARGET static inline void planes2_put(__m256i a, __m256i b, uint8_t *p0, uint8_t
 
 TARGET static inline __m256i byte16(const uint8_t *p) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)); }
 
-TARGET int enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *in, uint32_t n,
-                             uint8_t (*pl)[ENEC_BLOCK])
+TARGET uint32_t enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *in,
+                                     uint32_t n, uint8_t (*pl)[ENEC_BLOCK])
 {
     const __m256i lo8 = _mm256_set1_epi16(0xFF);
     uint32_t e = 0;
@@ -633,11 +634,8 @@ TARGET int enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigne
             __m256i u = _mm256_loadu_si256((const __m256i *)(in + 2 * e));
             planes2_put(_mm256_and_si256(u, lo8), _mm256_srli_epi16(u, 8), pl[0] + e, pl[1] + e);
         }
-        for (; e < n; e++) pl[0][e] = in[2 * e], pl[1][e] = in[2 * e + 1];
     } else if (split == 1 && isz == 4) {
         for (; e + 8 <= n; e += 8) planes4_put(_mm256_loadu_si256((const __m256i *)(in + 4 * e)), pl, e);
-        for (; e < n; e++)
-            for (unsigned q = 0; q < 4; q++) pl[q][e] = in[4 * e + q];
     } else if (dt == ENEC_DTYPE_BF16) {
         for (; e + 16 <= n; e += 16) {
             __m256i u = _mm256_loadu_si256((const __m256i *)(in + 2 * e));
@@ -665,25 +663,12 @@ TARGET int enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigne
             t = _mm256_or_si256(t, _mm256_and_si256(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(0xFF)));
             planes4_put(t, pl, e);
         }
-    } else {
-        return 0;
     }
-    if (e < n && dt >= 0) { /* the tail, as mode_max.c's planes_exp does */
-        const unsigned M = di->mbits, E = di->ebits, top = 8 * isz - 1;
-        for (; e < n; e++) {
-            uint32_t u = isz == 2 ? enec_load16(in + 2 * e) : enec_load32(in + 4 * e);
-            uint32_t r = enec_raw_part(u, M, top);
-            pl[0][e] = (uint8_t)enec_exp_part(u, M, E);
-            pl[1][e] = (uint8_t)r;
-            if (dt != ENEC_DTYPE_BF16) pl[2][e] = (uint8_t)(r >> 8);
-            if (dt == ENEC_DTYPE_FP32) pl[3][e] = (uint8_t)(r >> 16);
-        }
-    }
-    return 1;
+    return e;
 }
 
-TARGET int enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *const *pl,
-                               uint32_t n, uint8_t *out)
+TARGET uint32_t enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split,
+                                       const uint8_t *const *pl, uint32_t n, uint8_t *out)
 {
     uint32_t e = 0;
     const int dt = split == 0 && di ? (int)di->dtype : -1;
@@ -693,11 +678,8 @@ TARGET int enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsig
             _mm_storeu_si128((__m128i *)(out + 2 * e), _mm_unpacklo_epi8(a, b));
             _mm_storeu_si128((__m128i *)(out + 2 * e + 16), _mm_unpackhi_epi8(a, b));
         }
-        for (; e < n; e++) out[2 * e] = pl[0][e], out[2 * e + 1] = pl[1][e];
     } else if (split == 1 && isz == 4) {
         for (; e + 8 <= n; e += 8) _mm256_storeu_si256((__m256i *)(out + 4 * e), planes4_get(pl, e));
-        for (; e < n; e++)
-            for (unsigned q = 0; q < 4; q++) out[4 * e + q] = pl[q][e];
     } else if (dt == ENEC_DTYPE_BF16) {
         for (; e + 16 <= n; e += 16) {
             __m256i x = byte16(pl[0] + e), r = byte16(pl[1] + e);
@@ -721,20 +703,8 @@ TARGET int enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsig
             u = _mm256_or_si256(u, _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(0xFF)), 23));
             _mm256_storeu_si256((__m256i *)(out + 4 * e), u);
         }
-    } else {
-        return 0;
     }
-    if (e < n && dt >= 0) { /* the tail, as mode_max.c's assemble_exp does */
-        const unsigned M = di->mbits, top = 8 * isz - 1;
-        for (; e < n; e++) {
-            uint32_t r = pl[1][e] | (dt != ENEC_DTYPE_BF16 ? (uint32_t)pl[2][e] << 8 : 0) |
-                         (dt == ENEC_DTYPE_FP32 ? (uint32_t)pl[3][e] << 16 : 0);
-            uint32_t u = enec_join_parts(pl[0][e], r, M, top);
-            if (isz == 2) out[2 * e] = (uint8_t)u, out[2 * e + 1] = (uint8_t)(u >> 8);
-            else enec_store32(out + 4 * e, u);
-        }
-    }
-    return 1;
+    return e;
 }
 
 const enec_block_kernels enec_kernels_avx2 = {

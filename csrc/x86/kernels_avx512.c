@@ -6,6 +6,7 @@
 #include "../codec/kernels.h"
 #include "../codec/pack.h"
 #include "../codec/search.h"
+#include "kernels_avx2.h"
 
 #ifdef ENEC_AVX512_EMULATE
 /* Test builds on CPUs without AVX-512: the same code against a portable
@@ -367,16 +368,6 @@ TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, co
 #undef JOIN_SETUP
 #undef JOIN32
 
-#if ENEC_X86
-/* Mode max's eight rANS lanes fill one AVX2 vector; AVX-512 parts run it, and its plane transforms, too. */
-void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t rounds);
-uint32_t enec_rans_encode_avx2(uint32_t *x, const uint8_t *sym, uint32_t rounds, const enec_rans_enc_table *t,
-                               uint16_t *words, uint32_t nw);
-int enec_max_planes_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *in, uint32_t n,
-                         uint8_t (*pl)[ENEC_BLOCK]);
-int enec_max_assemble_avx2(const enec_dtype_info *di, uint32_t isz, unsigned split, const uint8_t *const *pl,
-                           uint32_t n, uint8_t *out);
-#endif
 
 const enec_block_kernels enec_kernels_avx512 = {
     .lanes = 32,
