@@ -197,7 +197,10 @@ Where the model and the paper disagree, and why (docs/NPU.md, "Calibration"):
   hardware figure.
 - Our weights are not the paper's: MiniLM (bf16 cast) and Whisper tiny.en, not Qwen3-32B; the
   ratio, and with it the HIGH share of the work, differs a little.
-- V0 is ours (bit planes, own ENV0 container), not the paper's layout, so V0 -> V1 is not comparable.
+- V0 follows the paper's description (table transform, per-group maximum width, sequential prefix
+  sum) on the standard block layout, but the paper does not say how V0 packs a group at its own
+  width: ours keeps one section per width class (V1's HIGH, once per class) with one sequential
+  scan and one gather per class (docs/NPU.md, "V0"). V0 -> V1 measures that reading.
 - V1/V2's sequential scan is a scalar loop (load, add, store per group behind a pipe barrier); the
   paper does not describe its sequential version, so V1 -> V2 and V2 -> V3 are predictions of our
   reading of it.

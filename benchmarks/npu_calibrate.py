@@ -183,7 +183,7 @@ def validate(datasets: Dict[str, Tuple[str, np.ndarray]], device: dict,
                 continue  # the paper states this step for decompression only
             s = sim[("bfloat16", vb, d)] / sim[("bfloat16", va, d)]
             e = rel(s, p)
-            note = " (our V0, not the paper's layout)" if va == "v0" else ""
+            note = " (V0: width classes, docs/NPU.md)" if va == "v0" else ""
             rows.append(dict(figure=f"{va.upper()} -> {vb.upper()} {d}{note}", paper=f"{p:.1f}x", sim=f"{s:.2f}x",
                              err=e, tol=f"{STEP_TOLERANCE:.0%}", kind="predicted", ok=abs(e) <= STEP_TOLERANCE))
     return rows

@@ -91,6 +91,58 @@ def test_npu_v0_random(name):
         assert_bitexact(out, a)
 
 
+def _v0_expected_counts(a, b, n, L):
+    """Per block, the groups of each width 1..n that V0 must store, from NumPy: bfloat16 codes
+    y = (b - exponent) mod 2^n, strided groups (group j = elements j + k G), width = bit length
+    of the group's largest code; the last block padded with code 0 to a multiple of 16 L."""
+    x = (a.view(np.uint16).reshape(-1).astype(np.int64) >> 7) & 0xFF
+    y = (b - x) % (1 << n)
+    out = []
+    for s0 in range(0, y.size, BLOCK):
+        blk = y[s0:s0 + BLOCK]
+        B = -(-blk.size // (16 * L)) * 16 * L
+        blk = np.concatenate([blk, np.zeros(B - blk.size, np.int64)])
+        gmax = blk.reshape(L, B // L).max(axis=0)
+        widths = np.array([int(v).bit_length() for v in gmax])
+        out.append([int((widths == w).sum()) for w in range(1, n + 1)])
+    return out
+
+
+@pytest.mark.parametrize("L", [16, 64])
+def test_npu_v0_stores_each_group_at_its_width(L):
+    """The V0 container's block table counts, per block, the groups of each width exactly as the
+    per-group maximum gives them, and each payload is the widths, the raw bytes and L w bits per
+    group of width w: per-group widths, not a two-level code."""
+    a = make("bfloat16", "mixed", (3 * BLOCK + 4321,))
+    p = enec.search_params(a)
+    s, _ = enec.npu.compress(a, "v0", params=(p.b, p.n, p.m, L))
+    b, n = s[7], s[8]
+    want = _v0_expected_counts(a, b, n, L)
+    table = 28 + 8 * a.ndim
+    entry = 8 + 2 * n
+    assert len(want) == 4
+    total = 0
+    for i, counts in enumerate(want):
+        e = s[table + i * entry: table + (i + 1) * entry]
+        got = [int.from_bytes(e[8 + 2 * q: 10 + 2 * q], "little") for q in range(n)]
+        assert got == counts, i
+        B = min(BLOCK, -(-(a.size - i * BLOCK) // (16 * L)) * 16 * L)
+        payload = B // L // 2 + B + sum(L * c * w // 8 for w, c in enumerate(counts, 1))
+        assert int.from_bytes(e[4:8], "little") == payload
+        total += payload
+    assert int.from_bytes(s[20:28], "little") == total
+
+
+def test_npu_v0_refuses_version_1():
+    """Containers of the earlier V0 (bit planes, version 1) are refused by name, not misread."""
+    a = make("bfloat16", "gauss", (BLOCK + 5,))
+    s = bytearray(enec.npu.compress(a, "v0")[0])
+    assert s[4] == 2
+    s[4] = 1
+    with pytest.raises(enec.CorruptDataError, match="version 1 .* no longer read"):
+        enec.npu.decompress(bytes(s), "v0")
+
+
 def test_npu_v0_rejects_other_input():
     a = make("bfloat16", "gauss", (3 * BLOCK + 5,))
     v0, _ = enec.npu.compress(a, "v0")
@@ -101,7 +153,7 @@ def test_npu_v0_rejects_other_input():
             enec.npu.decompress(v0, v)
     with pytest.raises(enec.CorruptDataError, match="not a V0 container"):
         enec.npu.decompress(std, "v0")
-    # damaged V0 containers: truncated, header, table, payload (widths, raw, planes)
+    # damaged V0 containers: truncated, header, table, payload (widths, raw, classes)
     bad = [v0[:-1], v0 + b"\0", v0[:20]]
     for at in (5, 9, 13, 40, 60):  # header and block table: their CRC
         b = bytearray(v0)
@@ -111,7 +163,7 @@ def test_npu_v0_rejects_other_input():
         with pytest.raises(enec.CorruptDataError, match="damaged V0 container"):
             enec.npu.decompress(b, "v0")
     # payload of block 0 (L = 16 is forced so the offsets are known): widths, raw bytes,
-    # plane 0; a width that no plane uses is refused too. (Bits of the padding lanes of the
+    # the first class; a width the table's counts do not list is refused too. (Bits of the padding lanes of the
     # last block are don't-cares, as in the standard format.)
     v0, _ = enec.npu.compress(a, "v0", params=(*tuple(enec.search_params(a))[:3], 16))
     n = v0[8]
@@ -222,7 +274,7 @@ def test_ablation_order():
     dreps = {v: enec.npu.decompress(s, v)[1] for v in CODED_VARIANTS}
     assert reps["v2"].gbps > reps["v1"].gbps
     assert dreps["v3"].gbps > dreps["v2"].gbps
-    # V0 (per-group widths as bit planes, one sequential scan per plane) is the slowest
+    # V0 (per-group widths, one section and one gather per width class) is the slowest
     s0, rep0 = enec.npu.compress(a, "v0")
     _, drep0 = enec.npu.decompress(s0, "v0")
     assert rep0.gbps < reps["v1"].gbps and drep0.gbps < dreps["v1"].gbps

@@ -38,6 +38,7 @@ typedef struct {
     uint32_t f, T, rank, off, ob, one; /* the scan (decode) */
     uint32_t tab;                /* transform table (V0, V1) */
     uint32_t wd, mx;             /* V0: per-group widths, per-group max codes (G lanes) */
+    uint32_t pbits;              /* V0: a second group pattern */
     uint32_t fword;              /* encode: a block's F on its way to global memory */
     double fword_free;
 } kctx;
@@ -255,12 +256,12 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     /* Fixed buffers first; then two slots if they fit, else one. */
     k->y = enec_npu_ub_alloc(d, 2 * B);
     k->t = enec_npu_ub_alloc(d, 2 * B);
-    /* V0 gathers each bit plane into z, so it needs z for every dtype. */
+    /* V0 gathers each width class into z, so it needs z for every dtype. */
     if (!decode && (j->l->di->dtype == ENEC_DTYPE_FP32 || j->variant == NPU_V0)) k->z = enec_npu_ub_alloc(d, 2 * B);
     k->offs = enec_npu_ub_alloc(d, 4 * NPU_CH);
     k->tmp = enec_npu_ub_alloc(d, 2 * NPU_CH);
     k->bits = enec_npu_ub_alloc(d, 256);
-    if (!decode) k->fword = enec_npu_ub_alloc(d, 64); /* F, then (V0) the 16 plane counts */
+    if (!decode) k->fword = enec_npu_ub_alloc(d, 64); /* F, then (V0) the 16 class counts */
     if (!k->linear || j->variant == NPU_V0) k->tab = enec_npu_ub_alloc(d, 1024);
     if (decode) {
         uint32_t Gp = ENEC_BLOCK / 16; /* largest G, a multiple of 256 */
@@ -276,6 +277,7 @@ static int setup(kctx *k, npu_job *j, int core, int decode)
     if (j->variant == NPU_V0) {
         uint32_t Gp = ENEC_BLOCK / 16;
         k->wd = enec_npu_ub_alloc(d, 2 * Gp);
+        k->pbits = enec_npu_ub_alloc(d, 256);
         if (!decode) {
             k->mx = enec_npu_ub_alloc(d, 2 * Gp);
             k->f = enec_npu_ub_alloc(d, 2 * Gp);
@@ -683,25 +685,29 @@ int enec_npu_decode_core(npu_job *j, int core)
     return d->err ? -1 : 0;
 }
 
-/* ---- V0: per-group max width, bit planes, a sequential scan per plane --------
+/* ---- V0: per-group max width, one section per width class, one sequential scan ----
  *
- * The ablation's baseline. Each strided group j of L codes gets the width
- * w_j = bit length of its largest code (a max fold instead of V1's OR fold
- * and 1-bit mask). The codes are stored as bit planes: plane p holds bit p of
- * every code of the groups with w_j > p, kept by a gather-mask whose pattern
- * is "w_j > p" and halving-packed at one bit. Decoding a plane needs, for
- * each group, how many earlier groups carry that plane: a sequential scalar
- * scan per plane. docs/NPU.md gives the payload layout. */
+ * The ablation's baseline on the standard block layout: strided groups, the
+ * table transform, the raw parts and the halving packer of V1..V3. Each group j
+ * of L codes gets the width w_j = bit length of its largest code (a max fold
+ * instead of V1's OR fold and 1-bit mask). Where V1 keeps two widths (m bits
+ * for every code, n - m more for the flagged groups), V0 keeps n + 1 classes:
+ * the codes of the groups of width w are kept by a gather-mask whose pattern is
+ * "w_j = w" and halving-packed at w bits (V1's HIGH, once per class). Decoding
+ * needs each group's rank among the earlier groups of its width: one
+ * sequential scalar pass with a counter per class (the sequential prefix sum),
+ * then one gather per class. docs/NPU.md gives the payload layout. */
 
-uint64_t enec_npu_v0_payload(const enec_layout *l, uint32_t B, const uint16_t *Fp)
+uint64_t enec_npu_v0_payload(const enec_layout *l, uint32_t B, const uint16_t *Fw)
 {
     uint64_t G = B / l->p.L, bytes = G / 2 + (uint64_t)B * l->di->rawbits / 8;
-    for (unsigned p = 0; p < l->p.n; p++) bytes += (uint64_t)l->p.L * Fp[p] / 8;
+    for (unsigned w = 1; w <= l->p.n; w++) bytes += (uint64_t)l->p.L * Fw[w - 1] * w / 8;
     return bytes;
 }
 
 /* Slot: raw parts where V1..V3 keep them, then the packed widths (mask),
- * then one area per plane (high + p * r32(B / 8)), then (decode) g. */
+ * then the classes one after another from `high` (at most n B / 8 bytes and
+ * three 32-byte paddings a class), then (decode) g. */
 static slot_plan plan_v0(const kctx *k, uint32_t B, int decode)
 {
     slot_plan p;
@@ -714,13 +720,37 @@ static slot_plan plan_v0(const kctx *k, uint32_t B, int decode)
     if (dt == ENEC_DTYPE_FP32) raw_end = r32(B) + 2 * B;
     p.mask = raw_end;
     p.high = p.mask + runs_area(G, 4);
-    uint32_t end = p.high + k->n * r32(B / 8);
+    uint32_t end = p.high + k->n * (B / 8 + 3 * 32);
     if (decode) {
-        p.g = end;
-        end += 2 * B;
+        p.g = r32(end);
+        end = p.g + 2 * B;
     }
     p.size = r32(end > in ? end : in);
     return p;
+}
+
+/* The UB runs of class w (its L Fw[w-1] lanes at w bits) when the classes
+ * lie one after another from `area`: fills ub, returns the run count. */
+static int v0_class_runs(const kctx *k, uint32_t area, const uint16_t *Fw, unsigned w, uint32_t *ub)
+{
+    for (unsigned v = 1; v < w; v++)
+        if (Fw[v - 1]) area += runs_area(k->L * Fw[v - 1], v);
+    uint32_t len[8];
+    int nr = enec_npu_pack_runs(k->L * Fw[w - 1], w, len);
+    for (int r = 0; r < nr; r++) ub[r] = area, area += r32(len[r]);
+    return nr;
+}
+
+/* The G-bit pattern of the groups of width exactly w, from a per-group
+ * vector v (the max codes on encode, the widths on decode) and the two
+ * bounds (w_j > lo) and (w_j > hi): the second set lies inside the first, so
+ * subtracting the patterns as integers is their difference (no borrows). */
+static void class_pattern(kctx *k, uint32_t dst, uint32_t v, uint16_t lo, uint16_t hi, uint32_t G)
+{
+    npu_device *d = k->d;
+    v_cmpgt_f16(d, dst, v, lo, G);
+    v_cmpgt_f16(d, k->pbits, v, hi, G);
+    v_sub16(d, dst, dst, k->pbits, (G + 15) / 16);
 }
 
 static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double in_done, double *slot_free)
@@ -729,10 +759,10 @@ static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double
     const enec_layout *l = k->l;
     const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L, L = k->L;
     slot_plan sp = plan_v0(k, B, 0);
-    uint32_t r3ub[4], r3len[4], wub[2], wlen[2], pub[NPU_V0_PLANES], plen[NPU_V0_PLANES];
-    uint16_t Fp[NPU_V0_PLANES] = {0};
+    uint32_t r3ub[4], r3len[4], wub[2], wlen[2], cub[NPU_V0_CLASSES][4], clen[NPU_V0_CLASSES][4];
+    int ncr[NPU_V0_CLASSES] = {0};
+    uint16_t Fw[NPU_V0_CLASSES] = {0};
     int nr3 = 0;
-    unsigned np = 0;
     enec_npu_wait(d, PIPE_V, in_done);
 
     split(k, S, &sp, B, valid, r3ub, r3len, &nr3);
@@ -743,36 +773,39 @@ static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double
     v_max16(d, t, y, y + B, B / 2);
     for (uint32_t cnt = B / 2; cnt > G; cnt /= 2) v_max16(d, t, t, t + cnt, cnt / 2);
     v_ands16(d, k->mx, t, 0xFFFF, 0, G);
-    v_dup16(d, k->wd, 0, 0, G);
 
-    for (unsigned p = 0; p < k->n && !d->err; p++) {
-        /* Groups that need more than p bits (max > 2^p - 1): the plane's
-         * pattern, and one more bit of their width. Half compares of
-         * patterns below 0x7C00 order like the integers. */
+    /* Widths: w_j = sum over p < n of [max_j > 2^p - 1]. Half compares of
+     * patterns below 0x7C00 order like the integers. */
+    v_dup16(d, k->wd, 0, 0, G);
+    for (unsigned p = 0; p < k->n; p++) {
         v_cmpgt_f16(d, k->bits, k->mx, (uint16_t)((1u << p) - 1), G);
         v_sels16(d, k->f, k->bits, G, k->one, 0, G);
         v_add16(d, k->wd, k->wd, k->f, G);
-        if (p) {
-            v_shr16(d, t, y, p, 0, B);
-            v_ands16(d, t, t, 1, 0, B);
-        } else {
-            v_ands16(d, t, y, 1, 0, B);
-        }
-        v_gathermask16(d, z, t, k->bits, G, B);
-        /* The kept count sizes the plane: a scalar read of a vector result. */
+    }
+    /* Groups with a nonzero width, counted once: the class loop stops when
+     * the classes have taken them all. */
+    v_cmpgt_f16(d, k->bits, k->wd, 0, G);
+    v_gathermask16(d, k->f, k->wd, k->bits, G, G);
+    uint32_t left = enec_npu_scalar_read_count(d);
+    uint32_t area = S + sp.high;
+    for (unsigned w = 1; w <= k->n && left && !d->err; w++) {
+        class_pattern(k, k->bits, k->wd, (uint16_t)(w - 1), (uint16_t)w, G);
+        v_gathermask16(d, z, y, k->bits, G, B);
+        /* The kept count sizes the class: a scalar read of a vector result. */
         uint32_t kept = enec_npu_scalar_read_count(d);
-        enec_npu_scalar(d, 1, 0, 0);
-        if (!kept) break; /* no group is wider: later planes are empty too */
-        Fp[p] = (uint16_t)(kept / L);
-        pack(k, z, kept, 1, S + sp.high + p * r32(B / 8), &pub[p], &plen[p]);
-        np = p + 1;
+        enec_npu_scalar(d, 2, 0, 0);
+        if (!kept) continue;
+        Fw[w - 1] = (uint16_t)(kept / L);
+        left -= kept / L;
+        ncr[w - 1] = pack(k, z, kept, w, area, cub[w - 1], clen[w - 1]);
+        area += runs_area(kept, w);
     }
     int nw = pack(k, k->wd, G, 4, S + sp.mask, wub, wlen);
     if (d->err) return -1;
     double done = enec_npu_clock(d, PIPE_V);
     if (enec_npu_clock(d, PIPE_S) > done) done = enec_npu_clock(d, PIPE_S);
 
-    /* The payload to the block's staging slot: widths, raw parts, planes. */
+    /* The payload to the block's staging slot: widths, raw parts, classes. */
     const npu_gm *o = &j->stage;
     const uint64_t base = blk * j->stage_block;
     uint64_t at = base;
@@ -785,13 +818,15 @@ static int v0_encode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, double
         enec_npu_dma_out(d, o, at, S + sp.raw2, 2ull * B, 1, done);
         at += 2ull * B;
     }
-    for (unsigned p = 0; p < np; p++) at = (enec_npu_dma_out(d, o, at, pub[p], plen[p], 1, done), at + plen[p]);
-    /* Payload size and plane counts to global memory through UB (as V1..V3's F). */
+    for (unsigned c = 0; c < k->n; c++)
+        for (int r = 0; r < ncr[c]; r++)
+            at = (enec_npu_dma_out(d, o, at, cub[c][r], clen[c][r], 1, done), at + clen[c][r]);
+    /* Payload size and class counts to global memory through UB (as V1..V3's F). */
     enec_npu_wait(d, PIPE_S, k->fword_free);
     enec_npu_scalar_store(d, k->fword, (uint32_t)(at - base), 4);
-    for (unsigned p = 0; p < NPU_V0_PLANES; p++) enec_npu_scalar_store(d, k->fword + 32 + 2 * p, Fp[p], 2);
+    for (unsigned c = 0; c < NPU_V0_CLASSES; c++) enec_npu_scalar_store(d, k->fword + 32 + 2 * c, Fw[c], 2);
     enec_npu_dma_out(d, &j->Fgm, blk * 4, k->fword, 4, 1, enec_npu_clock(d, PIPE_S));
-    enec_npu_dma_out(d, &j->Fpgm, blk * 2 * NPU_V0_PLANES, k->fword + 32, 2 * NPU_V0_PLANES, 0,
+    enec_npu_dma_out(d, &j->Fwgm, blk * 2 * NPU_V0_CLASSES, k->fword + 32, 2 * NPU_V0_CLASSES, 0,
                      enec_npu_clock(d, PIPE_S));
     k->fword_free = enec_npu_clock(d, PIPE_MTE3);
     *slot_free = enec_npu_clock(d, PIPE_MTE3);
@@ -804,9 +839,9 @@ static double v0_decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, doub
     npu_device *d = k->d;
     const enec_layout *l = k->l;
     const uint32_t B = enec_block_B(l, blk), G = B / k->L;
-    const uint16_t *Fp = j->Fp + blk * NPU_V0_PLANES;
+    const uint16_t *Fw = j->Fw + blk * NPU_V0_CLASSES;
     slot_plan sp = plan_v0(k, B, 1);
-    /* The block's table entry: payload offset and plane counts (checked by the host). */
+    /* The block's table entry: payload offset and class counts (checked by the host). */
     enec_npu_scalar(d, 2 + k->n, 1 + k->n, 0);
     uint64_t at = j->at[blk];
     load_runs(k, &j->src, at, G, 4, S + sp.mask, wub, after);
@@ -820,10 +855,13 @@ static double v0_decode_load(kctx *k, npu_job *j, uint64_t blk, uint32_t S, doub
         enec_npu_dma_in(d, S + sp.raw2, &j->src, at, 2ull * B, 1, after);
         at += 2ull * B;
     }
-    for (unsigned p = 0; p < k->n && Fp[p]; p++) {
-        uint64_t bytes = (uint64_t)k->L * Fp[p] / 8;
-        enec_npu_dma_in(d, S + sp.high + p * r32(B / 8), &j->src, at, bytes, 1, after);
-        at += bytes;
+    uint32_t area = S + sp.high;
+    for (unsigned w = 1; w <= k->n; w++) {
+        if (!Fw[w - 1]) continue;
+        uint32_t ub[4], n = k->L * Fw[w - 1];
+        load_runs(k, &j->src, at, n, w, area, ub, after);
+        area += runs_area(n, w);
+        at += (uint64_t)n * w / 8;
     }
     return enec_npu_dma_done(d, PIPE_MTE2);
 }
@@ -834,42 +872,42 @@ static int v0_decode_block(kctx *k, npu_job *j, uint64_t blk, uint32_t S, const 
     npu_device *d = k->d;
     const enec_layout *l = k->l;
     const uint32_t B = enec_block_B(l, blk), valid = enec_block_valid(l, blk), G = B / k->L;
-    const uint16_t *Fp = j->Fp + blk * NPU_V0_PLANES;
+    const uint16_t *Fw = j->Fw + blk * NPU_V0_CLASSES;
     slot_plan sp = plan_v0(k, B, 1);
     const uint32_t y = k->y, t = k->t, g = S + sp.g;
     enec_npu_wait(d, PIPE_V, in_done);
 
     unpack(k, k->wd, G, 4, wub);
-    v_dup16(d, y, 0, 0, B);
-    unsigned np = 0;
-    for (unsigned p = 0; p < k->n && !d->err; p++) {
-        enec_npu_scalar(d, 1, 1, 0); /* the plane count, and the loop test on it */
-        if (!Fp[p]) break;
-        /* Groups carrying plane p, their ranks by a sequential scan, then
-         * the plane's bits back to every element (V1's HIGH gather). */
-        v_cmpgt_f16(d, k->bits, k->wd, (uint16_t)p, G);
-        v_sels16(d, k->f, k->bits, G, k->one, 0, G);
-        uint32_t tot = scan(k, G);
-        if (tot != Fp[p]) {
-            enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: widths give %u groups in plane %u, table says %u",
-                          (unsigned long long)blk, tot, p, (unsigned)Fp[p]);
+    /* The sequential prefix sum: one scalar pass gives each group its rank
+     * among the earlier groups of its width (a counter per width: load the
+     * width, load and bump its counter, store the rank). */
+    uint32_t count[16] = {0};
+    for (uint32_t jg = 0; jg < G && !d->err; jg++) {
+        uint32_t w = enec_npu_scalar_read_u16(d, k->wd + 2 * jg) & 15;
+        enec_npu_scalar_write_u16(d, k->rank + 2 * jg, (uint16_t)count[w]);
+        enec_npu_scalar(d, 1, 1, 1);
+        count[w]++;
+    }
+    /* Every group in a class the table lists, with the table's count. */
+    for (unsigned w = 1; w < 16 && !d->err; w++) {
+        uint32_t want = w <= k->n ? Fw[w - 1] : 0;
+        if (count[w] != want) {
+            enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: widths give %u groups of width %u, table says %u",
+                          (unsigned long long)blk, count[w], w, want);
             return -1;
         }
-        uint32_t pu = S + sp.high + p * r32(B / 8);
-        unpack(k, t, k->L * Fp[p], 1, &pu);
-        gather_high(k, g, G, Fp[p], B);
-        if (p) v_shl16(d, g, g, p, B);
-        v_or16(d, y, y, g, B);
-        np = p + 1;
     }
-    /* A width beyond the last plane the table lists would be ignored
-     * silently; count such groups (a gather-mask's kept count) and refuse. */
-    v_cmpgt_f16(d, k->bits, k->wd, (uint16_t)np, G);
-    v_gathermask16(d, k->f, k->wd, k->bits, G, G);
-    if (enec_npu_scalar_read_count(d)) {
-        enec_npu_fail(d, NPU_ERR_CORRUPT, "V0 block %llu: a group is wider than its %u planes",
-                      (unsigned long long)blk, np);
-        return -1;
+    enec_npu_scalar(d, 15, 15, 0);
+    v_dup16(d, y, 0, 0, B);
+    for (unsigned w = 1; w <= k->n && !d->err; w++) {
+        if (!Fw[w - 1]) continue;
+        /* The class's codes back to every element of its groups (V1's HIGH gather). */
+        uint32_t ub[4];
+        v0_class_runs(k, S + sp.high, Fw, w, ub);
+        class_pattern(k, k->bits, k->wd, (uint16_t)(w - 1), (uint16_t)w, G);
+        unpack(k, t, k->L * Fw[w - 1], w, ub);
+        gather_high(k, g, G, Fw[w - 1], B);
+        v_or16(d, y, y, g, B);
     }
     uncode(k, y, B);
     recombine(k, S, &sp, g, r3ub, B);

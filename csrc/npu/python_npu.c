@@ -298,7 +298,11 @@ static PyObject *py_v0_info(PyObject *self, PyObject *args)
     size_t r = enec_npu_v0_info(src.buf, (size_t)src.len, &t, &count);
     if (enec_is_error(r)) {
         /* Name the likely mistake: a damaged V0 container, or another stream given to v0. */
-        if (src.len >= 4 && !memcmp(src.buf, "ENV0", 4))
+        const uint8_t *s = (const uint8_t *)src.buf;
+        if (src.len >= 5 && !memcmp(s, "ENV0", 4) && s[4] == 1)
+            PyErr_SetString(errors.corrupt, "enec.npu: V0 container version 1 (the earlier bit-plane V0) is no "
+                                              "longer read: compress the tensor with v0 again");
+        else if (src.len >= 4 && !memcmp(s, "ENV0", 4))
             PyErr_SetString(errors.corrupt, "enec.npu: damaged V0 container (header or block table)");
         else
             PyErr_SetString(errors.corrupt, "enec.npu: not a V0 container (v0 reads only what "

@@ -6,20 +6,22 @@
 
 /* The V0 container (docs/NPU.md, "V0 container"). Little-endian:
  *   0  "ENV0"            magic: distinct from the standard "ENEC"
- *   4  u8 version (1), u8 dtype, u8 ndim, u8 b, u8 n, u8 L, u16 0
+ *   4  u8 version (2), u8 dtype, u8 ndim, u8 b, u8 n, u8 L, u16 0
  *  12  u64 count, u64 payload bytes (all blocks)
  *  28  u64 shape[ndim]
  *      block table: per block u32 CRC-32C of its original bytes, u32 payload
- *      bytes, n x u16 groups carrying bit plane p
+ *      bytes, n x u16 groups of width w = 1..n (version 1, the earlier V0, stored
+ *      bit planes and counted groups per plane: no longer read)
  *      u32 CRC-32C of everything above
  *      the payloads, in block order. */
 #define V0_MAGIC "ENV0"
 #define V0_FIXED 28u
+#define V0_VERSION 2
 
 static uint64_t v0_header(uint32_t ndim) { return V0_FIXED + 8ull * ndim; }
 static uint64_t v0_entry(unsigned n) { return 8ull + 2ull * n; }
 
-/* A full block's largest payload: L = 16 (most widths), every plane full. */
+/* A full block's largest payload: L = 16 (most widths), every group n bits wide. */
 static uint64_t v0_block_max(const enec_dtype_info *di, unsigned L, unsigned n)
 {
     uint64_t B = ENEC_BLOCK;
@@ -40,7 +42,7 @@ size_t enec_npu_v0_bound(const enec_tensor *t)
 size_t enec_npu_v0_info(const void *src_, size_t size, enec_tensor *t, uint64_t *count)
 {
     const uint8_t *s = (const uint8_t *)src_;
-    if (!s || size < V0_FIXED + 4 || memcmp(s, V0_MAGIC, 4) || s[4] != 1) return ENEC_ERROR(CORRUPT);
+    if (!s || size < V0_FIXED + 4 || memcmp(s, V0_MAGIC, 4) || s[4] != V0_VERSION) return ENEC_ERROR(CORRUPT);
     memset(t, 0, sizeof *t);
     t->dtype = (enec_dtype)s[5];
     const enec_dtype_info *di = enec_dtype_lookup(t->dtype);
@@ -85,19 +87,19 @@ size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst_, size_t cap
     uint8_t *stage = (uint8_t *)malloc(stage_block * nb);
     uint32_t *F = (uint32_t *)calloc(nb, sizeof(uint32_t));
     uint64_t *at = (uint64_t *)calloc(nb, sizeof(uint64_t));
-    uint16_t *Fp = (uint16_t *)calloc(nb * NPU_V0_PLANES, sizeof(uint16_t));
+    uint16_t *Fw = (uint16_t *)calloc(nb * NPU_V0_CLASSES, sizeof(uint16_t));
     uint8_t tables[1536];
     size_t result = ENEC_ERROR(NOMEM);
-    if (!stage || !F || !at || !Fp) goto done;
+    if (!stage || !F || !at || !Fw) goto done;
     enec_npu_fill_tables(tables, p, di->ebits);
     npu_job j;
     memset(&j, 0, sizeof j);
-    j.d = d, j.l = &l, j.variant = 0, j.F = F, j.Fp = Fp, j.stage_block = stage_block;
+    j.d = d, j.l = &l, j.variant = 0, j.F = F, j.Fw = Fw, j.stage_block = stage_block;
     result = ENEC_ERROR(GENERIC); /* the caller reports the device's error */
     if (enec_npu_gm_place(d, &j.src, (void *)src, count * di->itemsize) ||
         enec_npu_gm_place(d, &j.dst, dst, cap) || enec_npu_gm_place(d, &j.stage, stage, stage_block * nb) ||
         enec_npu_gm_place(d, &j.tables, tables, sizeof tables) || enec_npu_gm_place(d, &j.Fgm, F, nb * 4) ||
-        enec_npu_gm_place(d, &j.Fpgm, Fp, nb * NPU_V0_PLANES * 2))
+        enec_npu_gm_place(d, &j.Fwgm, Fw, nb * NPU_V0_CLASSES * 2))
         goto done;
     for (int c = 0; c < d->cfg.cores && !d->err; c++) enec_npu_encode_core(&j, c);
     if (d->err) goto done;
@@ -113,7 +115,7 @@ size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst_, size_t cap
     if (enec_npu_scan_sizes(d, r, F, nb, base, at) || enec_npu_move_payloads(d, r, &j, F, at)) goto done;
     /* Header and table: host work, as the standard format's block table. */
     memcpy(dst, V0_MAGIC, 4);
-    dst[4] = 1, dst[5] = (uint8_t)t->dtype, dst[6] = (uint8_t)t->ndim, dst[7] = p->b;
+    dst[4] = V0_VERSION, dst[5] = (uint8_t)t->dtype, dst[6] = (uint8_t)t->ndim, dst[7] = p->b;
     dst[8] = p->n, dst[9] = p->L, dst[10] = 0, dst[11] = 0;
     enec_store64(dst + 12, count);
     enec_store64(dst + 20, payload);
@@ -123,14 +125,14 @@ size_t enec_npu_v0_compress(npu_device *d, npu_report *r, void *dst_, size_t cap
         enec_store32(e, enec_crc32c(0, src + i * ENEC_BLOCK * di->itemsize,
                                     (size_t)enec_block_valid(&l, i) * di->itemsize));
         enec_store32(e + 4, F[i]);
-        for (unsigned q = 0; q < p->n; q++) enec_store16(e + 8 + 2 * q, Fp[i * NPU_V0_PLANES + q]);
+        for (unsigned q = 0; q < p->n; q++) enec_store16(e + 8 + 2 * q, Fw[i * NPU_V0_CLASSES + q]);
     }
     enec_store32(dst + hdr + tbl, enec_crc32c(0, dst, (size_t)(hdr + tbl)));
     r->coded = 1;
     r->stream_bytes = base + payload;
     result = (size_t)(base + payload);
 done:
-    free(stage), free(F), free(at), free(Fp);
+    free(stage), free(F), free(at), free(Fw);
     return result;
 }
 
@@ -155,32 +157,34 @@ size_t enec_npu_v0_decompress(npu_device *d, npu_report *r, void *dst_, size_t c
     r->nblocks = nb;
     uint32_t *F = (uint32_t *)calloc(nb, sizeof(uint32_t));
     uint64_t *at = (uint64_t *)calloc(nb, sizeof(uint64_t));
-    uint16_t *Fp = (uint16_t *)calloc(nb * NPU_V0_PLANES, sizeof(uint16_t));
+    uint16_t *Fw = (uint16_t *)calloc(nb * NPU_V0_CLASSES, sizeof(uint16_t));
     uint8_t tables[1536];
     size_t result = ENEC_ERROR(NOMEM);
-    if (!F || !at || !Fp) goto done;
-    /* The host checks the table before launching: plane counts fit their
-     * block and shrink with p (a group wider than p + 1 is wider than p),
-     * sizes match the counts and add up to the payload. */
+    if (!F || !at || !Fw) goto done;
+    /* The host checks the table before launching: the class counts add up
+     * to at most the block's groups, sizes match the counts and add up to the
+     * payload. (The kernel checks the counts against the widths.) */
     result = ENEC_ERROR(CORRUPT);
     uint64_t sum = 0;
     for (uint64_t i = 0; i < nb; i++) {
         const uint8_t *en = src + hdr + i * v0_entry(p.n);
         uint32_t B = enec_block_B(&l, i), G = B / p.L;
-        uint16_t *fp = Fp + i * NPU_V0_PLANES;
+        uint16_t *fw = Fw + i * NPU_V0_CLASSES;
+        uint32_t groups = 0;
         for (unsigned q = 0; q < p.n; q++) {
-            fp[q] = (uint16_t)(en[8 + 2 * q] | en[9 + 2 * q] << 8);
-            if (fp[q] > G || (q && fp[q] > fp[q - 1])) goto done;
+            fw[q] = (uint16_t)(en[8 + 2 * q] | en[9 + 2 * q] << 8);
+            groups += fw[q];
         }
+        if (groups > G) goto done;
         F[i] = enec_load32(en + 4);
-        if (F[i] != enec_npu_v0_payload(&l, B, fp)) goto done;
+        if (F[i] != enec_npu_v0_payload(&l, B, fw)) goto done;
         sum += F[i];
     }
     if (sum != size - base) goto done;
     enec_npu_fill_tables(tables, &p, di->ebits);
     npu_job j;
     memset(&j, 0, sizeof j);
-    j.d = d, j.l = &l, j.variant = 0, j.F = F, j.Fp = Fp, j.at = at;
+    j.d = d, j.l = &l, j.variant = 0, j.F = F, j.Fw = Fw, j.at = at;
     result = ENEC_ERROR(GENERIC);
     if (enec_npu_gm_place(d, &j.src, (void *)src, size) ||
         enec_npu_gm_place(d, &j.dst, dst, count * di->itemsize) ||
@@ -205,6 +209,6 @@ size_t enec_npu_v0_decompress(npu_device *d, npu_report *r, void *dst_, size_t c
         }
     }
 done:
-    free(F), free(at), free(Fp);
+    free(F), free(at), free(Fw);
     return result;
 }
