@@ -61,3 +61,29 @@ def test_golden_stream_is_still_written_byte_for_byte(name, threads):
     e, stream, a = load(name)
     got = enec.compress(a, mode="stored" if e["stored"] else "fast", threads=threads)
     assert got == stream
+
+
+# Mode max as enec 0.2.0 wrote it (format version 1, before per-block plane kinds).
+MAX_DIR = os.path.join(os.path.dirname(HERE), "v1-max")
+with open(os.path.join(MAX_DIR, "manifest.json")) as f:
+    MAX_MANIFEST = json.load(f)
+
+
+@pytest.mark.parametrize("name", sorted(MAX_MANIFEST))
+@pytest.mark.parametrize("backend", enec.backends())
+def test_golden_max_v1_stream_decodes(name, backend):
+    e = MAX_MANIFEST[name]
+    with open(os.path.join(MAX_DIR, name + ".enec"), "rb") as f:
+        stream = f.read()
+    with open(os.path.join(MAX_DIR, name + ".raw"), "rb") as f:
+        a = np.frombuffer(f.read(), dtype=dtype_of(e["dtype"])).reshape(e["shape"])
+    info = enec.inspect(stream)
+    assert info.version == 1 and info.mode == e["mode"]
+    got = enec.decompress(stream, backend=backend, threads=2)
+    assert got.dtype == a.dtype and got.shape == a.shape
+    assert got.tobytes() == a.tobytes()
+
+
+def test_golden_max_v1_set_covers_the_splits():
+    modes = [MAX_MANIFEST[n]["mode"] for n in MAX_MANIFEST]
+    assert modes.count("max") >= 8

@@ -7,6 +7,11 @@ write the same bytes (tests/test_golden.py). A new format version gets a new fol
 
     python3 tests/golden/make_golden.py                 # list what would be written
     python3 tests/golden/make_golden.py --write --dest tests/golden/v2
+    python3 tests/golden/make_golden.py --mode max --write --dest tests/golden/v1-max
+
+tests/golden/v1-max/ holds mode max streams as enec 0.2.0 wrote them (format version 1, before
+the per-block plane kinds of format version 2): every coded dtype, int8 and the other dtypes
+mode max codes as whole bytes, several table groups, and short last blocks.
 """
 import argparse
 import json
@@ -60,11 +65,35 @@ def cases():
     return out
 
 
-def encode(a, stored):
+def max_cases():
+    """name -> (array, False): mode max's cases (SYNTHETIC data, as above)."""
+    rng = np.random.default_rng(20261131)
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    out = {}
+    # 17 blocks: two table groups, the second one block long and short
+    out["max_bf16_groups"] = (weights(rng, 16 * BLOCK + 999).astype(bf16), False)
+    out["max_fp16"] = (weights(rng, 2 * BLOCK + 24).astype(np.float16).reshape(2, -1), False)
+    out["max_fp32"] = (weights(rng, BLOCK + 77).astype(np.float32), False)
+    sp = weights(rng, BLOCK + 5).astype(np.float32)
+    sp[::97] = np.inf
+    sp.view(np.uint32)[::1013] = 0x7FC01234
+    out["max_fp32_special"] = (sp, False)
+    out["max_int8"] = (np.clip(np.round(rng.normal(0, 20, 3 * BLOCK + 5)), -127, 127).astype(np.int8), False)
+    out["max_int16"] = (np.round(rng.normal(0, 300, 5000)).astype(np.int16), False)
+    out["max_e4m3fn"] = (weights(rng, 4000, 1.0).astype(ml_dtypes.float8_e4m3fn), False)
+    out["max_bool"] = (rng.random(3000) < 0.1, False)
+    out["max_f64"] = (weights(rng, 2000).astype(np.float64), False)
+    out["max_small"] = (weights(rng, 7).astype(bf16), False)
+    return out
+
+
+def encode(a, stored, mode="fast"):
     """Exactly what enec.compress writes; stored=True forces a stored stream (the C option).
     (Not np.ascontiguousarray, which turns a 0-d array into a 1-d one.)"""
     a = a.copy(order="C")
     code = _core._CODED.get(a.dtype, (0, 0))[0]
+    if mode == "max":
+        return enec.compress(a, mode="max", threads=1)
     return enec._enec.compress(_core._bytes_view(a), code, a.dtype.itemsize, a.shape, _core._descr(a.dtype),
                                threads=1, stored=stored)
 
@@ -73,13 +102,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the set (otherwise only list)")
     ap.add_argument("--dest", default=os.path.join(HERE, f"v{enec.FORMAT_VERSION}"), help="a new folder")
+    ap.add_argument("--mode", choices=("fast", "max"), default="fast", help="which set (default fast)")
     args = ap.parse_args()
     dest = args.dest
     if args.write and os.path.exists(dest):
         sys.exit(f"{dest} exists: golden streams are never rewritten; pick a new --dest")
     manifest = {}
-    for name, (a, stored) in cases().items():
-        s = encode(a, stored)
+    for name, (a, stored) in (max_cases() if args.mode == "max" else cases()).items():
+        s = encode(a, stored, args.mode)
         info = enec.inspect(s)
         print(f"{name:22s} {str(a.dtype):14s} {str(a.shape):14s} {info.mode:6s} {len(s):8d} bytes")
         if args.write:
