@@ -17,9 +17,11 @@ extern "C" {
 #define ENEC_VERSION_STRING "0.2.0"
 #define ENEC_VERSION_NUMBER (ENEC_VERSION_MAJOR * 10000 + ENEC_VERSION_MINOR * 100 + ENEC_VERSION_PATCH)
 
-/* The stream format versions this library reads, and the one it writes
- * (docs/FORMAT.md). A stream of a newer version is ENEC_ERR_UNSUPPORTED. */
-#define ENEC_FORMAT_VERSION 1
+/* The stream format versions this library reads (docs/FORMAT.md). A writer
+ * puts the oldest version that reads its stream in the header: mode max
+ * streams are version 2, stored and fast ones still version 1. A stream of a
+ * newer version is ENEC_ERR_UNSUPPORTED. */
+#define ENEC_FORMAT_VERSION 2
 #define ENEC_FORMAT_VERSION_MIN 1
 
 #define ENEC_BLOCK 16384    /* elements per block */

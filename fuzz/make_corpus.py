@@ -101,6 +101,10 @@ def stream_seeds(tensors):
     for name in ("gauss-bf16-4000", "minilm-emb-f16-3000", "specials-f32-coded", "gauss-e5m2-4000",
                  "int32-2d", "minilm-query-bf16-2blk"):
         seeds[f"max-{name}"] = enec.compress(tensors[name], mode="max")
+    # mode max as format version 1 wrote it (tests/golden/v1-max): the decoder still reads it
+    for name in ("max_e4m3fn", "max_bool", "max_int16"):
+        with open(os.path.join(HERE, "..", "tests", "golden", "v1-max", name + ".enec"), "rb") as f:
+            seeds[f"maxv1-{name}"] = f.read()
     return seeds
 
 

@@ -308,7 +308,7 @@ def test_header_field_checks(key):
     kind = kind_of(a.dtype)
     # out of range for the header itself: decompress and inspect both reject
     structural = [
-        dict(version=0), dict(version=2), dict(version=0xFFFF),
+        dict(version=0), dict(version=3), dict(version=0xFFFF),
         dict(mode=2), dict(mode=255),
         dict(dtype=4), dict(dtype=255),
         dict(itemsize=h.itemsize + 1), dict(itemsize=0), dict(itemsize=2 * h.itemsize),

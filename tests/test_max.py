@@ -1,4 +1,5 @@
 """mode="max": byte planes (exponent apart or whole bytes), rANS-coded where it pays (FORMAT.md section 9)."""
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -115,3 +116,148 @@ def test_damaged_max_streams_raise_or_decode_exactly(name):
     for cut in (1, 2, 3, 5, 64, len(s) // 2, len(s) - 1):
         with pytest.raises(enec.CorruptDataError):
             enec.decompress(s[:cut])
+
+
+# ---- format version 2: per-block plane kinds (FORMAT.md section 9) ----------------------
+
+def _plane_bits(a, b, q):
+    """Bits of plane q of split b (0: exponent apart, 1: whole bytes), as mode max cuts them."""
+    if b == 1:
+        return 8
+    row = {r["name"]: r for r in enec._enec.dtypes()}[a.dtype.name]
+    return row["ebits"] if q == 0 else min(8, row["rawbits"] - 8 * (q - 1))
+
+
+def max_blocks(s, a):
+    """Walk a mode max stream: per block, per coded plane, (kind, size); and per group, which
+    coded planes have a table. Independent of the C code: header, block table, fixed part, then
+    each block's variable part as FORMAT.md lays it out."""
+    info = enec.inspect(s)
+    p = info.params
+    hs = 48 + 8 * len(info.shape) + s[13]  # the header (FORMAT.md section 3), then the block table
+    nb = -(-a.size // BLOCK)
+    table = [int.from_bytes(s[hs + 8 * i + 4: hs + 8 * i + 8], "little") for i in range(nb)]
+    at = hs + 8 * nb + 4
+    coded = [q for q in range(p.n) if (p.m >> q) & 1]
+    for i in range(nb):  # the fixed part: raw planes
+        B = -(-min(BLOCK, a.size - i * BLOCK) // 16) * 16
+        at += sum(B * _plane_bits(a, p.b, q) // 8 for q in range(p.n) if q not in coded)
+    blocks, groups = [], []
+    for i in range(nb):
+        end = at + table[i]
+        if i % 16 == 0:
+            have = []
+            for q in coded:
+                lo, hi = s[at], s[at + 1]
+                if (lo, hi) == (1, 0):
+                    at += 2
+                else:
+                    have.append(q)
+                    at += 2 + 2 * (hi - lo + 1)
+            groups.append(have)
+        kinds = []
+        for q in coded:
+            word = int.from_bytes(s[at:at + 4], "little")
+            kinds.append((word >> 30, word & (2 ** 30 - 1)))
+            at += 4 + (word & (2 ** 30 - 1))
+        assert at == end, (i, at, end)
+        blocks.append(kinds)
+    assert at == len(s)
+    return blocks, groups
+
+
+def _mixed_fp32():
+    """SYNTHETIC float32, 20 blocks: blocks whose low mantissa bytes are zero (bf16 values
+    widened, as in some real checkpoints) between blocks of full-precision noise, and a
+    block of another scale: every kind has a reason to appear."""
+    rng = np.random.default_rng(7)
+    a = rng.normal(0, 0.02, 20 * BLOCK).astype(np.float32)
+    a[3 * BLOCK:7 * BLOCK] = a[3 * BLOCK:7 * BLOCK].astype(ml_dtypes.bfloat16).astype(np.float32)
+    a[17 * BLOCK:18 * BLOCK] *= 1e4
+    return a
+
+
+def test_version_2_kinds_appear_and_round_trip():
+    a = _mixed_fp32()
+    s = enec.compress(a, mode="max")
+    assert enec.inspect(s).version == 2
+    blocks, groups = max_blocks(s, a)
+    kinds = {k for blk in blocks for k, _ in blk}
+    assert kinds == {0, 1, 2}, kinds
+    # a stored plane is exactly B w / 8 bytes; the zero-mantissa blocks code their low bytes
+    for i, blk in enumerate(blocks):
+        for k, size in blk:
+            if k == 1:
+                assert size == BLOCK  # 8-bit planes
+        if 3 <= i < 7:
+            assert all(k != 1 for k, _ in blk[1:]), (i, blk)
+    for backend in enec.backends():
+        for threads in (1, 2, 3):
+            assert enec.compress(a, mode="max", backend=backend, threads=threads) == s
+            assert_bitexact(enec.decompress(s, backend=backend, threads=threads), a)
+
+
+def test_version_2_absent_group_table():
+    """A group whose plane pays nowhere has no table (two bytes), and its blocks are stored."""
+    rng = np.random.default_rng(8)
+    a = rng.normal(0, 0.02, 18 * BLOCK).astype(np.float32)
+    a[16 * BLOCK:] = a[16 * BLOCK:].astype(ml_dtypes.bfloat16).astype(np.float32)  # group 2: zeros
+    s = enec.compress(a, mode="max")
+    blocks, groups = max_blocks(s, a)
+    p = enec.inspect(s).params
+    low = [q for q in range(p.n) if (p.m >> q) & 1 and q in (1, 2)]
+    assert low, p  # the low mantissa planes are coded (they pay in group 2)
+    assert not any(q in groups[0] for q in low)  # ... but not in group 1: no table there
+    idx = [[q for q in range(p.n) if (p.m >> q) & 1].index(q) for q in low]
+    assert all(blocks[i][j][0] == 1 for i in range(16) for j in idx)
+    assert_bitexact(enec.decompress(s), a)
+
+
+def _set_word(s, a, block, plane_index, word):
+    """s with block's plane_index-th coded plane word replaced (sizes untouched elsewhere)."""
+    blocks, _ = max_blocks(s, a)
+    info = enec.inspect(s)
+    hs = 48 + 8 * len(info.shape) + s[13]
+    nb = len(blocks)
+    # find the word's offset by walking again
+    p = info.params
+    coded = [q for q in range(p.n) if (p.m >> q) & 1]
+    at = hs + 8 * nb + 4
+    for i in range(nb):
+        B = -(-min(BLOCK, a.size - i * BLOCK) // 16) * 16
+        at += sum(B * _plane_bits(a, p.b, q) // 8 for q in range(p.n) if q not in coded)
+    for i in range(nb):
+        if i % 16 == 0:
+            for q in coded:
+                lo, hi = s[at], s[at + 1]
+                at += 2 if (lo, hi) == (1, 0) else 2 + 2 * (hi - lo + 1)
+        for j, (k, size) in enumerate(blocks[i]):
+            if i == block and j == plane_index:
+                b = bytearray(s)
+                b[at:at + 4] = word.to_bytes(4, "little")
+                return bytes(b)
+            at += 4 + size
+    raise AssertionError("no such plane")
+
+
+def test_version_2_forged_kinds_are_corrupt():
+    a = _mixed_fp32()
+    s = enec.compress(a, mode="max")
+    blocks, groups = max_blocks(s, a)
+    bad = []
+    for i, blk in enumerate(blocks):
+        for j, (k, size) in enumerate(blk):
+            bad.append(_set_word(s, a, i, j, size | 3 << 30))  # kind 3 is reserved
+            other = {0: 1, 1: 0, 2: 1}[k]  # the same bytes read as another kind
+            bad.append(_set_word(s, a, i, j, size | other << 30))
+        if len(bad) > 40:
+            break
+    for b in bad:
+        with pytest.raises(enec.CorruptDataError):
+            enec.decompress(b)
+    # a version 2 stream relabelled as version 1 (its header CRC fixed): kinds 1 and 2 refused
+    from costmodel import fix_header_crc
+    b = bytearray(s)
+    b[4] = 1
+    with pytest.raises(enec.CorruptDataError):
+        enec.decompress(bytes(fix_header_crc(b)))

@@ -19,14 +19,14 @@ def test_unsupported_is_a_corrupt_data_error():
     assert issubclass(enec.UnsupportedFormatError, ValueError)
 
 
-@pytest.mark.parametrize("version", [2, 3, 0xFFFF])
+@pytest.mark.parametrize("version", [3, 4, 0xFFFF])
 def test_newer_format_version_is_named(version):
     s = stream()
     s[4:6] = struct.pack("<H", version)
     # a newer version may lay out its header differently, so nothing after the version is
     # checked: the CRC is left as it was (wrong for these bytes) on purpose
     for call in (enec.inspect, enec.decompress):
-        with pytest.raises(enec.UnsupportedFormatError, match=rf"format version {version}\b.*reads versions 1 to 1"):
+        with pytest.raises(enec.UnsupportedFormatError, match=rf"format version {version}\b.*reads versions 1 to 2"):
             call(bytes(s))
 
 
@@ -65,13 +65,24 @@ def test_unknown_mode_with_a_damaged_header_is_corrupt():
     assert not isinstance(e.value, enec.UnsupportedFormatError)
 
 
-def test_forged_version_2_through_the_npu_decoder():
+def test_version_2_changes_mode_max_only():
+    """A fast stream is version 1; one labelled 2 (its header intact) reads the same: version 2
+    added mode max's per-block plane kinds and left the other modes as they were."""
+    a = make("bfloat16", "gauss", (3 * enec.BLOCK + 5,))
+    s = stream()
+    assert enec.inspect(bytes(s)).version == 1
+    assert enec.inspect(enec.compress(a, mode="max")).version == 2
+    s[4:6] = struct.pack("<H", 2)
+    assert enec.decompress(bytes(fix_header_crc(s))).tobytes() == a.tobytes()
+
+
+def test_forged_version_3_through_the_npu_decoder():
     """The simulated NPU reads streams through the same frame layer: the same error."""
     import enec.npu
 
     s = stream()
-    s[4:6] = struct.pack("<H", 2)
-    with pytest.raises(enec.UnsupportedFormatError, match="format version 2"):
+    s[4:6] = struct.pack("<H", 3)
+    with pytest.raises(enec.UnsupportedFormatError, match="format version 3"):
         enec.npu.decompress(bytes(s))
 
 

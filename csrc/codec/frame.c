@@ -39,6 +39,11 @@ int enec_tensor_check(const enec_tensor *t, uint64_t *count, uint64_t *nbytes)
     return *nbytes <= SIZE_MAX - enec_header_bytes(t->ndim, t->descr_len);
 }
 
+/* The version a writer puts in the header: the oldest that reads the stream.
+ * Only mode max's layout changed in version 2 (per-block plane kinds), so a
+ * stored or fast stream is still version 1, byte for byte what 0.1 wrote. */
+uint32_t enec_frame_version(enec_mode mode) { return mode == ENEC_MODE_MAX ? 2u : 1u; }
+
 void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, uint32_t itemsize,
                        const enec_params *p, uint64_t count, uint32_t ndim, uint32_t descr_len)
 {
@@ -46,6 +51,7 @@ void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype
     l->di = di;
     l->itemsize = itemsize;
     l->mode = mo ? mo->mode : ENEC_MODE_STORED;
+    l->version = enec_frame_version(l->mode);
     l->p = *p;
     l->count = count;
     l->nblocks = (count + ENEC_BLOCK - 1) / ENEC_BLOCK;
@@ -63,7 +69,7 @@ static size_t write_header(uint8_t *dst, const enec_tensor *t, enec_mode mode, c
     uint8_t *q = dst;
     const int coded = mode != ENEC_MODE_STORED;
     memcpy(q, ENEC_MAGIC, 4);
-    enec_store16(q + 4, ENEC_FORMAT_VERSION);
+    enec_store16(q + 4, (uint16_t)enec_frame_version(mode));
     q[6] = (uint8_t)mode;
     q[7] = (uint8_t)t->dtype;
     enec_store32(q + 8, t->itemsize);
@@ -146,6 +152,7 @@ size_t enec_read_header(const void *src_, size_t src_size, enec_header *h)
     ENEC_CHECK(h->count >= 1 && h->count / ENEC_BLOCK <= src_size / ENEC_TABLE_ENTRY &&
                (!mo->count_ok || mo->count_ok(&l, src_size)));
     enec_frame_layout(&l, mo, di, t->itemsize, p, h->count, ndim, descr_len);
+    l.version = h->version;
     ENEC_CHECK(l.header_size <= src_size);
     const uint8_t *table = src + l.table_off;
     size_t tbytes = (size_t)(ENEC_TABLE_ENTRY * l.nblocks);
@@ -426,6 +433,7 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src_, size_t src
     if (tb && !tb->supports(ctx, di, mo->mode)) return ENEC_ERROR(BACKEND);
     enec_layout l;
     enec_frame_layout(&l, mo, di, h.tensor.itemsize, &h.params, h.count, h.tensor.ndim, h.tensor.descr_len);
+    l.version = h.version;
     if (tb) {
         r = decode_tensor(tb, ctx, &l, mo, src, (uint8_t *)dst);
         return enec_is_error(r) ? r : (size_t)h.original_size;

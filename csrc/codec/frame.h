@@ -84,8 +84,11 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src, size_t src_
  * and the byte size; 0 when invalid. */
 int enec_tensor_check(const enec_tensor *t, uint64_t *count, uint64_t *nbytes);
 
+/* The format version a writer of `mode` stores (the oldest that reads it). */
+uint32_t enec_frame_version(enec_mode mode);
 /* The layout of a coded stream of mode mo with parameters p: the frame's
- * part, then the mode's (mo NULL: the frame's part only). */
+ * part, then the mode's (mo NULL: the frame's part only). Its version is the
+ * writer's; a reader sets the stream's. */
 void enec_frame_layout(enec_layout *l, const enec_mode_ops *mo, const enec_dtype_info *di, uint32_t itemsize,
                        const enec_params *p, uint64_t count, uint32_t ndim, uint32_t descr_len);
 

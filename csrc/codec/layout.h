@@ -20,6 +20,7 @@ typedef struct {
     const enec_dtype_info *di;       /* NULL for a dtype without a row (ENEC_MODE_MAX codes its bytes) */
     uint32_t itemsize;
     enec_mode mode;
+    uint32_t version;                /* the stream's format version (a writer's: enec_frame_version) */
     enec_params p;
     const void *state;               /* the mode's per-tensor tables, when it has any */
     const uint64_t *var_at;          /* decoding: the stream offset of every block's variable part */

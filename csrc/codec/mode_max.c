@@ -36,6 +36,18 @@ static unsigned plane_count(const enec_dtype_info *di, uint32_t itemsize, unsign
 /* A raw (uncoded) plane of a block: its symbols for B = valid rounded up to 16, packed. */
 static uint32_t raw_B(uint32_t valid) { return (valid + 15) / 16 * 16; }
 
+/* Format version 2: each coded plane of a block says in the top bits of its
+ * size word how its bytes are coded, so that the blocks of a plane that does
+ * not pay everywhere (fp32's low mantissa bytes, a tensor boundary inside a
+ * table group) can be stored, or coded with a table of their own. */
+#define KIND_GROUP 0u /* rANS with the group's table (the only kind of version 1) */
+#define KIND_RAW 1u   /* the plane's symbols stored, packed as a raw plane */
+#define KIND_OWN 2u   /* the block's own table, then rANS with it */
+#define KIND_SHIFT 30u
+#define SIZE_MASK ((1u << KIND_SHIFT) - 1u)
+#define FLUSH_BYTES (4u * MAX_LANES) /* a stream's final lane states */
+#define TABLE_MAX (2u + 2u * 256u)   /* the largest table */
+
 /* ---- frequency tables: one per coded plane and group of TABLE_GROUP blocks ---- */
 
 /* Tables follow the data: a tensor's statistics drift (a concatenated model
@@ -50,7 +62,8 @@ typedef struct {
     unsigned planes, split, coded; /* coded: bitmask */
     unsigned bits[MAX_PLANES];
     uint64_t groups;
-    table *t; /* encoder: groups x planes */
+    table *t; /* encoder: groups x planes; all-zero frequencies: the group has no table for the plane */
+    uint32_t cost[PROB_SCALE + 1]; /* bits of a symbol of frequency f, times 2^16 (cost[0]: never coded) */
 } max_state;
 
 static void state_free(void *s_)
@@ -119,10 +132,19 @@ static double coded_bits(const uint32_t *count, unsigned nsym, const uint16_t *f
     return bits;
 }
 
+static int table_present(const table *t)
+{
+    for (unsigned v = 0; v < 256; v++)
+        if (t->freq[v]) return 1;
+    return 0;
+}
+
 /* A table in the stream: u8 lo, u8 hi (the range of present symbols), then
- * hi - lo + 1 u16 frequencies. */
+ * hi - lo + 1 u16 frequencies. Version 2: lo = 1, hi = 0 says the group has
+ * no table for the plane (none of its blocks codes it with one). */
 static uint32_t table_size(const table *t)
 {
+    if (!table_present(t)) return 2;
     unsigned lo = 0, hi = 255;
     while (!t->freq[lo]) lo++;
     while (!t->freq[hi]) hi--;
@@ -131,6 +153,10 @@ static uint32_t table_size(const table *t)
 
 static uint8_t *table_put(const table *t, uint8_t *o)
 {
+    if (!table_present(t)) {
+        o[0] = 1, o[1] = 0;
+        return o + 2;
+    }
     unsigned lo = 0, hi = 255;
     while (!t->freq[lo]) lo++;
     while (!t->freq[hi]) hi--;
@@ -140,11 +166,17 @@ static uint8_t *table_put(const table *t, uint8_t *o)
     return o;
 }
 
-/* Read a table of a plane of `bits` from [p, end); NULL when it is not one an encoder writes. */
-static const uint8_t *table_get(const uint8_t *p, const uint8_t *end, unsigned bits, table *t)
+/* Read a table of a plane of `bits` from [p, end); NULL when it is not one an
+ * encoder writes. `absent_ok`: the no-table marker is allowed (a version 2
+ * group table); t then has no frequencies. */
+static const uint8_t *table_get(const uint8_t *p, const uint8_t *end, unsigned bits, table *t, int absent_ok)
 {
     if (end - p < 2) return NULL;
     unsigned lo = p[0], hi = p[1];
+    if (absent_ok && lo == 1 && hi == 0) {
+        memset(t, 0, sizeof *t);
+        return p + 2;
+    }
     if (lo > hi || hi >= (1u << bits) || (uint64_t)(end - p) < 2 + 2ull * (hi - lo + 1)) return NULL;
     p += 2;
     memset(t->freq, 0, sizeof t->freq);
@@ -223,6 +255,10 @@ typedef struct {
     /* encode: each coded plane's constants, built from the frequencies in es_freq */
     enec_rans_enc_table es[MAX_PLANES];
     uint16_t es_freq[MAX_PLANES][256];
+    /* version 2: a block's own table (its constants, its slot entries) and its counts */
+    enec_rans_enc_table es_own;
+    uint32_t own_slot[PROB_SCALE];
+    uint32_t count[256];
 } max_scratch;
 _Static_assert(offsetof(max_scratch, slot) >= ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH,
                "mode max's cached tables must lie beyond what mode fast writes");
@@ -399,6 +435,11 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
 }
 
 static uint64_t group_count(const enec_layout *l) { return (l->nblocks + TABLE_GROUP - 1) / TABLE_GROUP; }
+static uint64_t group_blocks(const enec_layout *l, uint64_t g)
+{
+    uint64_t left = l->nblocks - g * TABLE_GROUP;
+    return left < TABLE_GROUP ? left : TABLE_GROUP;
+}
 static uint64_t group_elements(const enec_layout *l, uint64_t g)
 {
     uint64_t first = g * TABLE_GROUP * ENEC_BLOCK, last = first + (uint64_t)TABLE_GROUP * ENEC_BLOCK;
@@ -426,9 +467,11 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
     }
 
     /* Each split's cost: every plane coded or raw over the whole tensor,
-     * whichever is smaller, counting each group's table and each block's
-     * size word and flushed states. */
-    const double per_block = 8.0 * (4 + 4 * MAX_LANES);
+     * whichever is smaller. A coded plane's group either has a table and its
+     * blocks pay their size word and flushed states, or has none and its
+     * blocks are stored behind a size word, whichever is smaller (the blocks
+     * that then code with a table of their own are not foreseen here). */
+    const double per_block = 8.0 * (4 + FLUSH_BYTES), per_raw_block = 8.0 * 4;
     double best = 0;
     int have = 0;
     for (unsigned sp = 0; sp < 2; sp++) {
@@ -437,11 +480,14 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
         double bits = 0;
         for (unsigned q = 0; q < planes; q++) {
             unsigned w = plane_bits(l->di, sp, q), nsym = 1u << w;
-            double cb = per_block * (double)l->nblocks;
+            double cb = 0;
             table t;
             for (uint64_t g = 0; g < groups; g++) {
+                const double nb = (double)group_blocks(l, g), ne = (double)group_elements(l, g);
                 normalise(c.hist[g][sp][q], nsym, group_elements(l, g), t.freq);
-                cb += coded_bits(c.hist[g][sp][q], nsym, t.freq) + 8.0 * table_size(&t);
+                const double with = coded_bits(c.hist[g][sp][q], nsym, t.freq) + 8.0 * table_size(&t) + per_block * nb;
+                const double without = ne * w + per_raw_block * nb + 16.0;
+                cb += with < without ? with : without;
             }
             double raw = (double)l->count * w;
             if (cb < raw) coded |= 1u << q;
@@ -456,12 +502,22 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
     for (unsigned q = 0; q < s->planes; q++) {
         s->bits[q] = plane_bits(l->di, s->split, q);
         if (!((s->coded >> q) & 1)) continue;
+        const unsigned w = s->bits[q];
         for (uint64_t g = 0; g < groups; g++) {
             table *t = &s->t[g * MAX_PLANES + q];
-            normalise(c.hist[g][s->split][q], 1u << s->bits[q], group_elements(l, g), t->freq);
-            cumulate(t);
+            const uint32_t *h = c.hist[g][s->split][q];
+            const double nb = (double)group_blocks(l, g), ne = (double)group_elements(l, g);
+            normalise(h, 1u << w, group_elements(l, g), t->freq);
+            const double with = coded_bits(h, 1u << w, t->freq) + 8.0 * table_size(t) + per_block * nb;
+            if (with < ne * w + per_raw_block * nb + 16.0) cumulate(t);
+            else memset(t, 0, sizeof *t); /* no table: the group's blocks are stored or bring their own */
         }
     }
+    /* The encoder's estimates: bits of a symbol of frequency f, fixed point
+     * (a choice, not a format rule: every kind decodes the same way). */
+    s->cost[0] = 0;
+    for (unsigned f = 1; f <= PROB_SCALE; f++)
+        s->cost[f] = (uint32_t)llround((PROB_BITS - log2((double)f)) * 65536.0);
     free(c.hist);
     p->b = (uint8_t)s->split, p->n = (uint8_t)s->planes, p->m = (uint8_t)s->coded, p->L = MAX_LANES;
     p->bits = best / (double)l->count;
@@ -488,18 +544,27 @@ static void max_layout(enec_layout *l)
 
 /* Block i's variable part: the first block of a group starts with the
  * group's tables (one per coded plane); then for each coded plane a u32
- * size and the rANS stream (lanes u32 final states, then u16 words). */
+ * word (its size; version 2: and its kind in the top bits) and its bytes: a
+ * rANS stream (lanes u32 final states, then u16 words), version 2 also the
+ * packed symbols or a table and a stream. */
 static uint64_t max_var_max(const enec_layout *l, uint64_t i)
 {
-    unsigned ncoded = enec_popcount64(l->p.m);
-    uint64_t tables = i % TABLE_GROUP ? 0 : ncoded * (2 + 2 * 256ull);
-    return tables + ncoded * (4 + 4ull * MAX_LANES + 2ull * enec_block_valid(l, i));
+    const unsigned ncoded = enec_popcount64(l->p.m);
+    const uint32_t n = enec_block_valid(l, i), B = raw_B(n);
+    uint64_t bytes = i % TABLE_GROUP ? 0 : ncoded * (uint64_t)TABLE_MAX;
+    for (unsigned q = 0; q < l->p.n; q++) {
+        if (!((l->p.m >> q) & 1)) continue;
+        uint64_t coded = FLUSH_BYTES + 2ull * n, raw = (uint64_t)B * plane_bits(l->di, l->p.b, q) / 8;
+        if (l->version >= 2) coded += TABLE_MAX;
+        bytes += 4 + (l->version >= 2 && raw > coded ? raw : coded);
+    }
+    return bytes;
 }
 
 static int max_var_size_ok(const enec_layout *l, uint64_t i, uint64_t size)
 {
-    unsigned ncoded = enec_popcount64(l->p.m);
-    return size <= max_var_max(l, i) && size >= ncoded * (4 + 4ull * MAX_LANES);
+    const unsigned ncoded = enec_popcount64(l->p.m);
+    return size <= max_var_max(l, i) && size >= ncoded * (l->version >= 2 ? 4ull : 4ull + FLUSH_BYTES);
 }
 
 /* ---- rANS --------------------------------------------------------------------------- */
@@ -685,12 +750,84 @@ static void assemble(const enec_block_kernels *k, const enec_layout *l, unsigned
     }
 }
 
+/* A plane's n symbols stored packed at w bits, B = raw_B(n) lanes (zeros after n); returns the bytes. */
+static uint32_t put_raw(uint8_t *out, const uint8_t *sym, uint32_t n, unsigned w, uint16_t *lanes)
+{
+    const uint32_t B = raw_B(n);
+    if (w == 8) { /* a byte plane is its own packing */
+        memcpy(out, sym, n);
+        memset(out + n, 0, B - n);
+        return B;
+    }
+    for (uint32_t e = 0; e < B; e++) lanes[e] = e < n ? sym[e] : 0;
+    return (uint32_t)enec_pack(out, lanes, B, w);
+}
+
+/* Code one plane of a block into v (version 2): the kind whose estimated
+ * size is smallest (the group's table, one of its own, or stored), then
+ * stored after all if the stream came out no smaller. Returns the bytes
+ * written, its u32 word included. */
+static uint32_t encode_plane(const enec_block_kernels *k, const max_state *s, max_scratch *sc, unsigned q,
+                             const table *gt, uint32_t n, uint8_t *v)
+{
+    const unsigned w = s->bits[q], nsym = 1u << w;
+    const uint8_t *sym = sc->plane[q];
+    const uint32_t rawb = raw_B(n) * w / 8;
+    uint32_t *c = sc->count;
+    memset(sc->h4, 0, sizeof sc->h4[0][0]);
+    count4(sym, n, sc->h4[0][0]);
+    unsigned lo = 255, hi = 0;
+    for (unsigned x = 0; x < nsym; x++) {
+        c[x] = sc->h4[0][0][0][x] + sc->h4[0][0][1][x] + sc->h4[0][0][2][x] + sc->h4[0][0][3][x];
+        if (c[x]) lo = x < lo ? x : lo, hi = x;
+    }
+    /* Estimates in bits x 2^16: the group's table codes the block only if it
+     * has every symbol; a table of its own is estimated at the block's own
+     * shares, rounded as the table would round them. */
+    uint64_t best = (uint64_t)rawb << 19, group = 0, own = (uint64_t)(FLUSH_BYTES + 2 + 2 * (hi - lo + 1)) << 19;
+    unsigned kind = KIND_RAW;
+    int group_ok = gt && table_present(gt);
+    for (unsigned x = lo; x <= hi && n; x++) {
+        if (!c[x]) continue;
+        if (group_ok && !gt->freq[x]) group_ok = 0;
+        if (group_ok) group += (uint64_t)c[x] * s->cost[gt->freq[x]];
+        uint64_t f = (uint64_t)c[x] * PROB_SCALE / n;
+        own += (uint64_t)c[x] * s->cost[f ? f : 1];
+    }
+    group += (uint64_t)FLUSH_BYTES << 19;
+    if (group_ok && group < best) best = group, kind = KIND_GROUP;
+    if (n && own < best) best = own, kind = KIND_OWN;
+
+    uint8_t *o = v + 4;
+    uint32_t size = 0;
+    if (kind == KIND_GROUP) {
+        if (memcmp(sc->es_freq[q], gt->freq, sizeof gt->freq) != 0) {
+            enc_table(gt->freq, gt->cum, &sc->es[q]);
+            memcpy(sc->es_freq[q], gt->freq, sizeof gt->freq);
+        }
+        size = rans_encode(k, sym, n, &sc->es[q], o, sc->lanes);
+    } else if (kind == KIND_OWN) {
+        table *t = &sc->t;
+        normalise(c, nsym, n, t->freq);
+        cumulate(t);
+        enc_table(t->freq, t->cum, &sc->es_own);
+        uint8_t *p = table_put(t, o);
+        size = (uint32_t)(p - o) + rans_encode(k, sym, n, &sc->es_own, p, sc->lanes);
+    }
+    if (kind == KIND_RAW || size >= rawb) {
+        kind = KIND_RAW;
+        size = put_raw(o, sym, n, w, sc->lanes);
+    }
+    enec_store32(v, size | kind << KIND_SHIFT);
+    return 4 + size;
+}
+
 static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout *l, uint64_t i, const uint8_t *src,
                                  uint8_t *dst, uint8_t *var, void *scratch)
 {
     const max_state *s = (const max_state *)l->state;
     max_scratch *sc = (max_scratch *)scratch;
-    const uint32_t n = enec_block_valid(l, i), B = raw_B(n);
+    const uint32_t n = enec_block_valid(l, i);
     const table *tabs = s->t + i / TABLE_GROUP * MAX_PLANES;
     const uint8_t *in = src + i * ENEC_BLOCK * l->itemsize;
     uint8_t *raw = dst + l->raw_off + i * l->raw_block, *v = var;
@@ -699,23 +836,8 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
             if ((s->coded >> q) & 1) v = table_put(&tabs[q], v);
     planes_get(k, l, s->split, in, n, sc->plane);
     for (unsigned q = 0; q < s->planes; q++) {
-        if ((s->coded >> q) & 1) {
-            if (memcmp(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq) != 0) {
-                enc_table(tabs[q].freq, tabs[q].cum, &sc->es[q]);
-                memcpy(sc->es_freq[q], tabs[q].freq, sizeof tabs[q].freq);
-            }
-            uint32_t size = rans_encode(k, sc->plane[q], n, &sc->es[q], v + 4, sc->lanes);
-            enec_store32(v, size);
-            v += 4 + size;
-        } else if (s->bits[q] == 8) { /* a byte plane is its own packing */
-            memcpy(raw, sc->plane[q], n);
-            memset(raw + n, 0, B - n);
-            raw += B;
-        } else {
-            unsigned w = s->bits[q];
-            for (uint32_t e = 0; e < B; e++) sc->lanes[e] = e < n ? sc->plane[q][e] : 0;
-            raw += enec_pack(raw, sc->lanes, B, w);
-        }
+        if ((s->coded >> q) & 1) v += encode_plane(k, s, sc, q, &tabs[q], n, v);
+        else raw += put_raw(raw, sc->plane[q], n, s->bits[q], sc->lanes);
     }
     return (uint32_t)(v - var);
 }
@@ -750,9 +872,12 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
     const uint64_t head = i / TABLE_GROUP * TABLE_GROUP;
     const uint8_t *t0 = stream + l->var_at[head], *tp = t0;
     const uint8_t *tend = t0 + enec_load32(entries + ENEC_TABLE_ENTRY * head + 4);
+    const int v2 = l->version >= 2;
+    unsigned present = 0; /* coded planes whose group has a table */
     for (unsigned q = 0; q < planes; q++) {
         if (!((coded >> q) & 1)) continue;
-        if (!(tp = table_get(tp, tend, plane_bits(l->di, split, q), &sc->t))) return -1;
+        if (!(tp = table_get(tp, tend, plane_bits(l->di, split, q), &sc->t, v2))) return -1;
+        if (table_present(&sc->t)) present |= 1u << q;
     }
     /* The slot entries, unless this worker built them from these very bytes
      * for the same planes (the key: dtype, split, coded planes). */
@@ -763,8 +888,8 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
         for (unsigned q = 0; q < planes; q++) {
             if (!((coded >> q) & 1)) continue;
             const unsigned bits = plane_bits(l->di, split, q);
-            tq = table_get(tq, tend, bits, &sc->t);
-            slot_entries(&sc->t, 1u << bits, sc->slot[q]);
+            tq = table_get(tq, tend, bits, &sc->t, v2);
+            if ((present >> q) & 1) slot_entries(&sc->t, 1u << bits, sc->slot[q]);
         }
         memcpy(sc->cached, t0, tlen);
         sc->cached_len = tlen;
@@ -786,12 +911,36 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
             const unsigned bits = plane_bits(l->di, split, q);
             if ((coded >> q) & 1) {
                 if (vend - v < 4) return -1;
-                uint32_t size = enec_load32(v);
-                if (size > (uint64_t)(vend - v - 4) || rans_open(&st[ns], v + 4, size, sc->slot[q], sc->plane[nb]))
+                const uint32_t word = enec_load32(v), size = word & SIZE_MASK, kind = word >> KIND_SHIFT;
+                const uint8_t *p = v + 4;
+                if (size > (uint64_t)(vend - p) || (kind != KIND_GROUP && !v2)) return -1;
+                v = p + size;
+                if (kind == KIND_GROUP) {
+                    if (!((present >> q) & 1) || rans_open(&st[ns], p, size, sc->slot[q], sc->plane[nb])) return -1;
+                    st_n[ns++] = n;
+                    pl[b][q] = sc->plane[nb++];
+                } else if (kind == KIND_RAW) {
+                    if (size != (uint64_t)B * bits / 8) return -1;
+                    if (bits == 8) {
+                        pl[b][q] = p;
+                    } else {
+                        enec_unpack(sc->lanes, p, B, bits);
+                        for (uint32_t e = 0; e < n; e++) sc->plane[nb][e] = (uint8_t)sc->lanes[e];
+                        pl[b][q] = sc->plane[nb++];
+                    }
+                } else if (kind == KIND_OWN) {
+                    /* A table of its own: decoded now, alone (such blocks are few). */
+                    const uint8_t *tp2 = table_get(p, v, bits, &sc->t, 0);
+                    enec_rans_stream one;
+                    if (!tp2) return -1;
+                    slot_entries(&sc->t, 1u << bits, sc->own_slot);
+                    if (rans_open(&one, tp2, (uint32_t)(v - tp2), sc->own_slot, sc->plane[nb])) return -1;
+                    (k->rans_run ? k->rans_run : rans_rounds)(&one, 1, n / MAX_LANES);
+                    if (rans_close(&one, n / MAX_LANES * MAX_LANES, n)) return -1;
+                    pl[b][q] = sc->plane[nb++];
+                } else {
                     return -1;
-                v += 4 + size;
-                st_n[ns++] = n;
-                pl[b][q] = sc->plane[nb++];
+                }
             } else if (bits == 8) {
                 pl[b][q] = raw;
                 raw += B;
