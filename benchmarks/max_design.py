@@ -10,7 +10,9 @@ per-group symbol counts mode max uses (a table per 16 blocks of 16384 elements, 
   the counts, no length limit), plus the same per-block and per-table bytes rANS pays: what a
   table-driven Huffman decoder with interleaved streams (zstd's huf_decompress, ZipNN) would
   write with the same layout;
-- enec max: the bytes enec.compress(mode="max") really writes.
+- enec max: the bytes enec.compress(mode="max") really writes. Since format version 2 it
+  chooses per block (the group's table, stored, or a table of the block's own), so it can
+  pass the estimate, which is of version 1's layout.
 
     python3 benchmarks/max_design.py [--datasets minilm-bf16,minilm-fp32,whisper-fp16,minilm-int8]
 
