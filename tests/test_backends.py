@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -128,6 +129,76 @@ def test_backend_corruption(be):
         except enec.CorruptDataError:
             continue
         assert_bitexact(out, a)
+
+
+# ---- mode max: every backend's rANS rounds, plane kernels and block kinds ----------------
+
+MAX_SHAPES = [(1,), (7,), (BLOCK - 1,), (BLOCK + 1,), (5 * BLOCK + 123,), (129, 257)]
+
+
+@pytest.mark.parametrize("shape", MAX_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("data", sorted(DATASETS))
+@pytest.mark.parametrize("name", CODED_NAMES)
+def test_cross_backend_max_table(name, data, shape):
+    a = make(name, data, shape, seed_extra=("backends-max",))
+    ref = enec.compress(a, mode="max", backend="scalar")
+    for be in BACKENDS:
+        assert enec.compress(a, mode="max", backend=be) == ref, be
+        assert_bitexact(enec.decompress(ref, backend=be), a)
+
+
+def _max_kinds_fp32():
+    """SYNTHETIC float32 whose blocks take every kind: low mantissa bytes that are zeros in some
+    blocks (bf16 values widened) and noise in others, and a block of another scale (a table of
+    its own), so one decoding batch mixes streams of the group's and of their own tables."""
+    r = rng_for("max-kinds")
+    a = r.normal(0, 0.02, 21 * BLOCK + 77).astype(np.float32)
+    a[3 * BLOCK:7 * BLOCK] = a[3 * BLOCK:7 * BLOCK].astype(ml_dtypes.bfloat16).astype(np.float32)
+    a[17 * BLOCK:18 * BLOCK] *= 1e4
+    a[19 * BLOCK:20 * BLOCK] = np.round(a[19 * BLOCK:20 * BLOCK] * 1e3) / 8
+    return a
+
+
+@pytest.mark.parametrize("kind", ["fp32-kinds", "int8", "int16", "bf16-scales"])
+def test_cross_backend_max_kinds_and_threads(kind):
+    r = rng_for("max-threads", kind)
+    if kind == "fp32-kinds":
+        a = _max_kinds_fp32()
+    elif kind == "int8":  # two tensors of different scales inside one table group
+        a = np.concatenate([np.clip(np.round(r.normal(0, s, 5 * BLOCK)), -127, 127) for s in (3, 40, 9)])
+        a = a.astype(np.int8)
+    elif kind == "int16":
+        a = np.round(r.normal(0, 900, 7 * BLOCK + 3)).astype(np.int16)
+    else:
+        a = np.concatenate([r.normal(0, s, 6 * BLOCK) for s in (0.02, 3.0, 1e-5)]).astype(ml_dtypes.bfloat16)
+    ref = enec.compress(a, mode="max", backend="scalar", threads=1)
+    for be in BACKENDS:
+        for threads in (1, 2, 3):
+            assert enec.compress(a, mode="max", backend=be, threads=threads) == ref, (be, threads)
+            assert_bitexact(enec.decompress(ref, backend=be, threads=threads), a)
+
+
+@pytest.mark.parametrize("be", BACKENDS)
+def test_backend_max_corruption(be):
+    """Every backend's max decoder rejects what the reference rejects, truncations included
+    (a stream that runs out of words mid-round)."""
+    a = _max_kinds_fp32()[: 6 * BLOCK]
+    blob = enec.compress(a, mode="max")
+    r = rng_for("max-corrupt", be)
+    bad = [blob[:n] for n in r.integers(60, len(blob), 20)]
+    for pos in r.integers(0, len(blob), 200):
+        b = bytearray(blob)
+        b[pos] ^= 1 << int(r.integers(0, 8))
+        bad.append(bytes(b))
+    for b in bad:
+        try:
+            ref = enec.decompress(b, backend="scalar")
+        except enec.CorruptDataError:
+            with pytest.raises(enec.CorruptDataError):
+                enec.decompress(b, backend=be)
+            continue
+        assert_bitexact(ref, a)
+        assert_bitexact(enec.decompress(b, backend=be), a)
 
 
 def test_portable_crc_path():

@@ -24,6 +24,7 @@ typedef union {
 
 #define __m512i enec_emu512
 #define __m256i enec_emu256
+#define __mmask16 uint16_t
 #define __mmask32 uint32_t
 #define __mmask64 uint64_t
 
@@ -201,6 +202,64 @@ static inline enec_emu512 emu_maskz_expandloadu_epi16(uint32_t k, const void *p)
     return r;
 }
 
+/* 32-bit lanes (mode max's rANS round). */
+static inline enec_emu512 emu_setzero_si512(void)
+{
+    enec_emu512 r;
+    memset(&r, 0, sizeof r);
+    return r;
+}
+static inline enec_emu512 emu_add_epi32(enec_emu512 a, enec_emu512 b)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] += b.u32[i];
+    return a;
+}
+/* vpmulld: the low 32 bits of the product. */
+static inline enec_emu512 emu_mullo_epi32(enec_emu512 a, enec_emu512 b)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] = (uint32_t)((uint64_t)a.u32[i] * b.u32[i]);
+    return a;
+}
+static inline enec_emu512 emu_slli_epi32(enec_emu512 a, unsigned c)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] = c > 31 ? 0 : a.u32[i] << c;
+    return a;
+}
+static inline uint16_t emu_cmpeq_epi32_mask(enec_emu512 a, enec_emu512 b)
+{
+    uint16_t k = 0;
+    for (int i = 0; i < 16; i++) k |= (uint16_t)((a.u32[i] == b.u32[i]) << i);
+    return k;
+}
+/* vpblendmd: lanes of b where k is set, of a elsewhere. */
+static inline enec_emu512 emu_mask_blend_epi32(uint16_t k, enec_emu512 a, enec_emu512 b)
+{
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) a.u32[i] = b.u32[i];
+    return a;
+}
+/* vpgatherdd: 16 dwords from base + index x scale (signed 32-bit indices). */
+static inline enec_emu512 emu_i32gather_epi32(enec_emu512 idx, const void *base, int scale)
+{
+    enec_emu512 r;
+    for (int i = 0; i < 16; i++) memcpy(&r.u32[i], (const uint8_t *)base + (int64_t)idx.i32[i] * scale, 4);
+    return r;
+}
+/* vshufi32x4: 128-bit quarters, two from a then two from b, by imm's 2-bit fields. */
+static inline enec_emu512 emu_shuffle_i32x4(enec_emu512 a, enec_emu512 b, int imm)
+{
+    enec_emu512 r;
+    for (int q = 0; q < 4; q++) memcpy(&r.u32[4 * q], &(q < 2 ? a : b).u32[4 * ((imm >> (2 * q)) & 3)], 16);
+    return r;
+}
+/* vpmovdb to memory under a write mask: the low byte of each selected dword. */
+static inline void emu_mask_cvtepi32_storeu_epi8(void *p, uint16_t k, enec_emu512 a)
+{
+    uint8_t *o = (uint8_t *)p;
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) o[i] = (uint8_t)a.u32[i];
+}
+
 #define _mm512_loadu_si512 emu_loadu_si512
 #define _mm512_storeu_si512 emu_storeu_si512
 #define _mm256_loadu_si256 emu_loadu_si256
@@ -227,5 +286,14 @@ static inline enec_emu512 emu_maskz_expandloadu_epi16(uint32_t k, const void *p)
 #define _mm512_permutex2var_epi16 emu_permutex2var_epi16
 #define _mm512_maskz_compress_epi16 emu_maskz_compress_epi16
 #define _mm512_maskz_expandloadu_epi16 emu_maskz_expandloadu_epi16
+#define _mm512_setzero_si512 emu_setzero_si512
+#define _mm512_add_epi32 emu_add_epi32
+#define _mm512_mullo_epi32 emu_mullo_epi32
+#define _mm512_slli_epi32 emu_slli_epi32
+#define _mm512_cmpeq_epi32_mask emu_cmpeq_epi32_mask
+#define _mm512_mask_blend_epi32 emu_mask_blend_epi32
+#define _mm512_i32gather_epi32 emu_i32gather_epi32
+#define _mm512_shuffle_i32x4 emu_shuffle_i32x4
+#define _mm512_mask_cvtepi32_storeu_epi8 emu_mask_cvtepi32_storeu_epi8
 
 #endif

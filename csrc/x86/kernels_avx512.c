@@ -1,6 +1,8 @@
 /* kernels_avx512.c - AVX-512 (F, BW, VBMI2) block kernels: the reference's arithmetic on thirty-two 16-bit lanes at a time. */
 #include "cpu.h"
 #if ENEC_X86 || defined(ENEC_AVX512_EMULATE)
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include "../codec/elements.h"
 #include "../codec/kernels.h"
@@ -369,6 +371,110 @@ TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, co
 #undef JOIN32
 
 
+/* ---- mode max: two streams' eight rANS lanes in one 512-bit vector ------------- */
+
+/* spread8[m]: bit k of m moved to bit 2k, so that the 32-bit lanes in m name
+ * the low 16-bit halves that take a word. */
+static uint16_t spread8[256];
+static pthread_once_t spread_once = PTHREAD_ONCE_INIT;
+
+static void spread_init(void)
+{
+    for (unsigned m = 0; m < 256; m++) {
+        unsigned v = 0;
+        for (unsigned k = 0; k < 8; k++) v |= ((m >> k) & 1u) << (2 * k);
+        spread8[m] = (uint16_t)v;
+    }
+}
+
+/* A stream's next words into the low halves of the 32-bit lanes in k16 (a
+ * vpexpandw: it reads exactly the words it places); zeros past the limit,
+ * as the portable step reads them. */
+TARGET static inline __m512i rans_words512(__mmask32 k16, const uint8_t *w, const uint8_t *limit)
+{
+    if (limit - w >= 16) return _mm512_maskz_expandloadu_epi16(k16, w);
+    uint8_t pad[16] = {0};
+    if (limit > w) memcpy(pad, w, (size_t)(limit - w));
+    return _mm512_maskz_expandloadu_epi16(k16, pad);
+}
+
+/* mode_max.c's rANS step for two streams at once, stream a in lanes 0-7 and b
+ * in 8-15: one 16-lane gather (b's slot entries addressed from a's table,
+ * so both must lie within 512 MiB of each other), a multiply-add, each
+ * stream's renormalisation words expanded into its own lanes. P pairs per
+ * round, whose chains are independent. A lone stream is paired with itself
+ * (its copy's symbols and words are not kept). Bit-identical to the
+ * portable loop by construction. */
+TARGET static inline __attribute__((always_inline)) void rans_run_pairs(enec_rans_stream *st, unsigned count,
+                                                                          const unsigned P, uint32_t rounds)
+{
+    const __m512i m4095 = _mm512_set1_epi32(4095), one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    __m512i X[3], off[3];
+    enec_rans_stream *a[3], *b[3];
+    const uint8_t *wa[3], *wb[3];
+    for (unsigned p = 0; p < P; p++) {
+        a[p] = &st[2 * p], b[p] = 2 * p + 1 < count ? &st[2 * p + 1] : &st[2 * p];
+        uint32_t t[16];
+        memcpy(t, a[p]->x, 32), memcpy(t + 8, b[p]->x, 32);
+        X[p] = _mm512_loadu_si512(t);
+        const int32_t d = (int32_t)(b[p]->slot - a[p]->slot);
+        for (unsigned k = 0; k < 16; k++) t[k] = k < 8 ? 0u : (uint32_t)d;
+        off[p] = _mm512_loadu_si512(t);
+        wa[p] = a[p]->w, wb[p] = b[p]->w;
+    }
+    for (uint32_t r = 0; r < rounds; r++) {
+#pragma GCC unroll 3
+        for (unsigned p = 0; p < P; p++) {
+            __m512i idx = _mm512_add_epi32(_mm512_and_si512(X[p], m4095), off[p]);
+            __m512i d = _mm512_i32gather_epi32(idx, (const void *)a[p]->slot, 4);
+            __m512i f = _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(d, 8), m4095), one);
+            __m512i x = _mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(X[p], 12)), _mm512_srli_epi32(d, 20));
+            __mmask16 need = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(x, 16), zero);
+            const unsigned ma = need & 0xFFu, mb = (unsigned)need >> 8;
+            __m512i words = _mm512_or_si512(rans_words512(spread8[ma], wa[p], a[p]->limit),
+                                            rans_words512((__mmask32)spread8[mb] << 16, wb[p], b[p]->limit));
+            X[p] = _mm512_mask_blend_epi32(need, x, _mm512_or_si512(_mm512_slli_epi32(x, 16), words));
+            wa[p] += 2 * (unsigned)__builtin_popcount(ma);
+            wb[p] += 2 * (unsigned)__builtin_popcount(mb);
+            _mm512_mask_cvtepi32_storeu_epi8(a[p]->sym + 8 * r, 0x00FF, d);
+            if (b[p] != a[p]) _mm512_mask_cvtepi32_storeu_epi8(b[p]->sym + 8 * r, 0x00FF, _mm512_shuffle_i32x4(d, d, 0xEE));
+        }
+    }
+    for (unsigned p = 0; p < P; p++) {
+        uint32_t t[16];
+        _mm512_storeu_si512(t, X[p]);
+        memcpy(a[p]->x, t, 32);
+        a[p]->w = wa[p];
+        a[p]->sym += 8 * rounds;
+        if (b[p] != a[p]) {
+            memcpy(b[p]->x, t + 8, 32);
+            b[p]->w = wb[p];
+            b[p]->sym += 8 * rounds;
+        }
+    }
+}
+
+/* Pairs whose slot tables are too far apart for one gather's 32-bit
+ * indices run each stream paired with itself. */
+TARGET static void rans_run_avx512(enec_rans_stream *st, unsigned count, uint32_t rounds)
+{
+    pthread_once(&spread_once, spread_init);
+    int near = 1;
+    for (unsigned s = 1; s < count; s++) {
+        const ptrdiff_t d = st[s].slot - st[s & ~1u].slot;
+        near &= d > -(ptrdiff_t)(1 << 27) && d < (ptrdiff_t)(1 << 27);
+    }
+    if (!near) {
+        for (unsigned s = 0; s < count; s++) rans_run_pairs(st + s, 1, 1, rounds);
+        return;
+    }
+    switch ((count + 1) / 2) { /* a constant pair count per loop, so the states stay in registers */
+    case 1: rans_run_pairs(st, count, 1, rounds); break;
+    case 2: rans_run_pairs(st, count, 2, rounds); break;
+    default: rans_run_pairs(st, count, 3, rounds); break;
+    }
+}
+
 const enec_block_kernels enec_kernels_avx512 = {
     .lanes = 32,
     .histogram = {[ENEC_DTYPE_BF16] = histogram, [ENEC_DTYPE_FP16] = histogram, [ENEC_DTYPE_FP32] = histogram},
@@ -378,8 +484,8 @@ const enec_block_kernels enec_kernels_avx512 = {
     .fast_decode = fast_decode,
     .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
                          [ENEC_DTYPE_FP32] = fast_decode_join},
+    .rans_run = rans_run_avx512,
 #if ENEC_X86
-    .rans_run = enec_rans_run_avx2,
     .rans_encode = enec_rans_encode_avx2,
     .max_planes = enec_max_planes_avx2,
     .max_assemble = enec_max_assemble_avx2,
