@@ -423,10 +423,36 @@ TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const u
 }
 
 /* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
+/* float16's packed 3-bit raw fields (FORMAT.md section 4 at w = 3) in one
+ * pass: for j < n/4 the halving pack left a 12-bit value v = run0[j] | (4 bits
+ * of run1) << 8 holding the fields of elements j, j + n/2, j + n/4 and
+ * j + 3n/4 at bits 0, 3, 6 and 9. The staged unpacker takes three passes
+ * (load, two unfolds) over the same lanes. */
+TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
+{
+    if (n % 128) { /* the quarters and eighths would not fall on whole vectors */
+        unpack(v, in, n, 3);
+        return;
+    }
+    const uint32_t q = n / 4, e = n / 8;
+    const uint8_t *run1 = in + q;
+    const __m256i m7 = _mm256_set1_epi16(7), m15 = _mm256_set1_epi16(15);
+    for (uint32_t j = 0; j < q; j += 16) {
+        __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + j)));
+        __m256i hb = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(run1 + (j < e ? j : j - e))));
+        __m256i hi = j < e ? _mm256_and_si256(hb, m15) : _mm256_srli_epi16(hb, 4);
+        __m256i x = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 8));
+        _mm256_storeu_si256((__m256i *)(v + j), _mm256_and_si256(x, m7));
+        _mm256_storeu_si256((__m256i *)(v + j + 2 * q), _mm256_and_si256(_mm256_srli_epi16(x, 3), m7));
+        _mm256_storeu_si256((__m256i *)(v + j + q), _mm256_and_si256(_mm256_srli_epi16(x, 6), m7));
+        _mm256_storeu_si256((__m256i *)(v + j + 3 * q), _mm256_srli_epi16(x, 9));
+    }
+}
+
 #define JOIN_SETUP()                                                                                    \
     const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
     const enec_dtype dt = l->di->dtype;                                                                 \
-    if (dt == ENEC_DTYPE_FP16) unpack(s->r3, raw + B, B, 3);                                            \
+    if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B);                                            \
     const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
     const __m128i sh = _mm_cvtsi32_si128(16 - (int)n)
 
