@@ -5,7 +5,7 @@ _Buffer = Union[bytes, bytearray, memoryview, Any]  # any C-contiguous buffer
 
 __version__: str
 VERSION_NUMBER: int  # MAJOR * 10000 + MINOR * 100 + PATCH, from the linked library
-FORMAT_VERSION: int  # the stream format version written
+FORMAT_VERSION: int  # the newest stream format version read (mode max writes it; stored and fast streams are version 1)
 FORMAT_VERSION_MIN: int  # the oldest stream format version read
 BLOCK: int  # elements per block
 AVX512_EMULATED: int  # 1 in test builds whose AVX-512 kernels run on emulated intrinsics

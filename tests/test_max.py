@@ -129,9 +129,9 @@ def _plane_bits(a, b, q):
 
 
 def max_blocks(s, a):
-    """Walk a mode max stream: per block, per coded plane, (kind, size); and per group, which
-    coded planes have a table. Independent of the C code: header, block table, fixed part, then
-    each block's variable part as FORMAT.md lays it out."""
+    """Walk a mode max stream: per block, per coded plane, (kind, size, offset of its word); and
+    per group, which coded planes have a table. Independent of the C code: header, block table,
+    fixed part, then each block's variable part as FORMAT.md lays it out."""
     info = enec.inspect(s)
     p = info.params
     hs = 48 + 8 * len(info.shape) + s[13]  # the header (FORMAT.md section 3), then the block table
@@ -158,7 +158,7 @@ def max_blocks(s, a):
         kinds = []
         for q in coded:
             word = int.from_bytes(s[at:at + 4], "little")
-            kinds.append((word >> 30, word & (2 ** 30 - 1)))
+            kinds.append((word >> 30, word & (2 ** 30 - 1), at))
             at += 4 + (word & (2 ** 30 - 1))
         assert at == end, (i, at, end)
         blocks.append(kinds)
@@ -182,15 +182,15 @@ def test_version_2_kinds_appear_and_round_trip():
     s = enec.compress(a, mode="max")
     assert enec.inspect(s).version == 2
     blocks, groups = max_blocks(s, a)
-    kinds = {k for blk in blocks for k, _ in blk}
+    kinds = {k for blk in blocks for k, _, _ in blk}
     assert kinds == {0, 1, 2}, kinds
     # a stored plane is exactly B w / 8 bytes; the zero-mantissa blocks code their low bytes
     for i, blk in enumerate(blocks):
-        for k, size in blk:
+        for k, size, _ in blk:
             if k == 1:
                 assert size == BLOCK  # 8-bit planes
         if 3 <= i < 7:
-            assert all(k != 1 for k, _ in blk[1:]), (i, blk)
+            assert all(k != 1 for k, _, _ in blk[1:]), (i, blk)
     for backend in enec.backends():
         for threads in (1, 2, 3):
             assert enec.compress(a, mode="max", backend=backend, threads=threads) == s
@@ -216,28 +216,8 @@ def test_version_2_absent_group_table():
 def _set_word(s, a, block, plane_index, word):
     """s with block's plane_index-th coded plane word replaced (sizes untouched elsewhere)."""
     blocks, _ = max_blocks(s, a)
-    info = enec.inspect(s)
-    hs = 48 + 8 * len(info.shape) + s[13]
-    nb = len(blocks)
-    # find the word's offset by walking again
-    p = info.params
-    coded = [q for q in range(p.n) if (p.m >> q) & 1]
-    at = hs + 8 * nb + 4
-    for i in range(nb):
-        B = -(-min(BLOCK, a.size - i * BLOCK) // 16) * 16
-        at += sum(B * _plane_bits(a, p.b, q) // 8 for q in range(p.n) if q not in coded)
-    for i in range(nb):
-        if i % 16 == 0:
-            for q in coded:
-                lo, hi = s[at], s[at + 1]
-                at += 2 if (lo, hi) == (1, 0) else 2 + 2 * (hi - lo + 1)
-        for j, (k, size) in enumerate(blocks[i]):
-            if i == block and j == plane_index:
-                b = bytearray(s)
-                b[at:at + 4] = word.to_bytes(4, "little")
-                return bytes(b)
-            at += 4 + size
-    raise AssertionError("no such plane")
+    at = blocks[block][plane_index][2]
+    return s[:at] + word.to_bytes(4, "little") + s[at + 4:]
 
 
 def test_version_2_forged_kinds_are_corrupt():
@@ -246,7 +226,7 @@ def test_version_2_forged_kinds_are_corrupt():
     blocks, groups = max_blocks(s, a)
     bad = []
     for i, blk in enumerate(blocks):
-        for j, (k, size) in enumerate(blk):
+        for j, (k, size, _) in enumerate(blk):
             bad.append(_set_word(s, a, i, j, size | 3 << 30))  # kind 3 is reserved
             other = {0: 1, 1: 0, 2: 1}[k]  # the same bytes read as another kind
             bad.append(_set_word(s, a, i, j, size | other << 30))

@@ -3,6 +3,25 @@
 #include <Python.h>
 #include "../enec.h"
 #include "glue.h"
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+/* A large output we allocate is written once, front to back: ask for
+ * transparent huge pages on it (where the kernel gives them on request,
+ * THP "madvise"), so the first touch faults 2 MiB at a time instead of
+ * 4 KiB. A hint: refused or unsupported, nothing changes. NumPy does the
+ * same for the large arrays decompress returns. */
+static void huge_pages_hint(void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    const uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (n >= 4 * huge && e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
 
 static enec_py_errors errors;
 
@@ -87,6 +106,7 @@ static PyObject *py_compress(PyObject *self, PyObject *args, PyObject *kw)
     }
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
     if (!out) goto done;
+    huge_pages_hint(PyBytes_AS_STRING(out), bound);
     Py_BEGIN_ALLOW_THREADS
     r = enec_compress(PyBytes_AS_STRING(out), bound, src.buf, &t, &o);
     Py_END_ALLOW_THREADS
