@@ -450,6 +450,23 @@ static uint64_t group_elements(const enec_layout *l, uint64_t g)
     return (last < l->count ? last : l->count) - first;
 }
 
+/* Group g's table of plane q (split sp, w bits) into t, and whether it pays:
+ * with it, the table, the coded symbols and each block's size word and
+ * flushed states; without it, each block stored behind its word and the
+ * absent table's two bytes. *bits gets the smaller, in bits. (The blocks
+ * that then code with a table of their own are not foreseen here.) */
+static int group_table(const hist_ctx *c, uint64_t g, unsigned sp, unsigned q, unsigned w, table *t, double *bits)
+{
+    const uint32_t *h = c->hist[g][sp][q];
+    const uint64_t ne = group_elements(c->l, g);
+    const double nb = (double)group_blocks(c->l, g);
+    normalise(h, 1u << w, ne, t->freq);
+    const double with = coded_bits(h, 1u << w, t->freq) + 8.0 * table_size(t) + 8.0 * (4 + FLUSH_BYTES) * nb;
+    const double without = (double)ne * w + 8.0 * 4 * nb + 16.0;
+    *bits = with < without ? with : without;
+    return with < without;
+}
+
 static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_options *o, const enec_block_kernels *k,
                          enec_params *p, void **state_out)
 {
@@ -470,12 +487,9 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
         return enec_is_error(r) ? r : ENEC_ERROR(NOMEM);
     }
 
-    /* Each split's cost: every plane coded or raw over the whole tensor,
-     * whichever is smaller. A coded plane's group either has a table and its
-     * blocks pay their size word and flushed states, or has none and its
-     * blocks are stored behind a size word, whichever is smaller (the blocks
-     * that then code with a table of their own are not foreseen here). */
-    const double per_block = 8.0 * (4 + FLUSH_BYTES), per_raw_block = 8.0 * 4;
+    /* Each split's cost: every plane coded (group by group with its table
+     * or without, group_table) or raw over the whole tensor, whichever is
+     * smaller. */
     double best = 0;
     int have = 0;
     for (unsigned sp = 0; sp < 2; sp++) {
@@ -483,15 +497,12 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
         unsigned planes = plane_count(l->di, l->itemsize, sp), coded = 0;
         double bits = 0;
         for (unsigned q = 0; q < planes; q++) {
-            unsigned w = plane_bits(l->di, sp, q), nsym = 1u << w;
-            double cb = 0;
+            const unsigned w = plane_bits(l->di, sp, q);
+            double cb = 0, gb;
             table t;
             for (uint64_t g = 0; g < groups; g++) {
-                const double nb = (double)group_blocks(l, g), ne = (double)group_elements(l, g);
-                normalise(c.hist[g][sp][q], nsym, group_elements(l, g), t.freq);
-                const double with = coded_bits(c.hist[g][sp][q], nsym, t.freq) + 8.0 * table_size(&t) + per_block * nb;
-                const double without = ne * w + per_raw_block * nb + 16.0;
-                cb += with < without ? with : without;
+                group_table(&c, g, sp, q, w, &t, &gb);
+                cb += gb;
             }
             double raw = (double)l->count * w;
             if (cb < raw) coded |= 1u << q;
@@ -506,14 +517,10 @@ static size_t max_choose(const enec_layout *l, const uint8_t *src, const enec_op
     for (unsigned q = 0; q < s->planes; q++) {
         s->bits[q] = plane_bits(l->di, s->split, q);
         if (!((s->coded >> q) & 1)) continue;
-        const unsigned w = s->bits[q];
         for (uint64_t g = 0; g < groups; g++) {
             table *t = &s->t[g * MAX_PLANES + q];
-            const uint32_t *h = c.hist[g][s->split][q];
-            const double nb = (double)group_blocks(l, g), ne = (double)group_elements(l, g);
-            normalise(h, 1u << w, group_elements(l, g), t->freq);
-            const double with = coded_bits(h, 1u << w, t->freq) + 8.0 * table_size(t) + per_block * nb;
-            if (with < ne * w + per_raw_block * nb + 16.0) cumulate(t);
+            double gb;
+            if (group_table(&c, g, s->split, q, s->bits[q], t, &gb)) cumulate(t);
             else memset(t, 0, sizeof *t); /* no table: the group's blocks are stored or bring their own */
         }
     }
@@ -767,8 +774,8 @@ static uint32_t put_raw(uint8_t *out, const uint8_t *sym, uint32_t n, unsigned w
     return (uint32_t)enec_pack(out, lanes, B, w);
 }
 
-/* Estimated bits x 2^16 of the symbols counted in c (m of them, every `step`-th
- * of n) under a table of their own shares, and under the group's table gt
+/* Estimated bits x 2^16 of the symbols counted in c (m of them: all n of a
+ * block's plane, or a sample of them) under a table of their own shares, and under the group's table gt
  * (when it has one); returned for all n symbols, the table and flush bytes
  * included. The own shares are rounded as normalise() would nearly round them. */
 static void estimate(const max_state *s, const uint32_t *c, unsigned nsym, uint32_t m, uint32_t n, const table *gt,
