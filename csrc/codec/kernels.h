@@ -7,7 +7,7 @@
  * The driver keeps the first ENEC_BLOCK u16 (a block's exponent codes y)
  * for itself and passes the rest, ENEC_KERNEL_SCRATCH bytes, to kernels. */
 #define ENEC_KERNEL_SCRATCH (4u * ENEC_BLOCK * sizeof(uint16_t) + 2u * (ENEC_BLOCK / 16) * sizeof(uint16_t) + 64u)
-#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 320u * 1024u) /* + mode max's planes, tables, histograms */
+#define ENEC_SCRATCH_BYTES (ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH + 384u * 1024u) /* + mode max's planes, tables, histograms */
 
 /* ---- the three stages of a block --------------------------------------------
  * 1. The element transform (every mode): split a block of elements into
@@ -76,6 +76,12 @@ typedef struct {
  * slack). Returns nw. */
 typedef uint32_t (*enec_rans_encode_fn)(uint32_t *x, const uint8_t *sym, uint32_t rounds,
                                         const enec_rans_enc_table *t, uint16_t *words, uint32_t nw);
+/* Two streams of the same number of rounds at once (a backend whose vectors
+ * hold sixteen 32-bit lanes): for j = 0, 1 exactly enec_rans_encode_fn on
+ * x[j], sym[j], t[j], words[j] with nw[j] in and out. The two tables lie
+ * within 512 MiB of each other (the worker's scratch). */
+typedef void (*enec_rans_encode2_fn)(uint32_t *const x[2], const uint8_t *const sym[2], uint32_t rounds,
+                                     const enec_rans_enc_table *const t[2], uint16_t *const words[2], uint32_t nw[2]);
 
 /* Mode max's element <-> byte-plane transforms (mode_max.c's planes_get and
  * assemble, section 9.2), for the shapes a backend vectorises; `split` is
@@ -100,6 +106,7 @@ typedef struct {
     enec_fast_decode_join_fn fast_decode_join[ENEC_DTYPE_COUNT];
     enec_rans_run_fn rans_run;   /* optional, as the next three */
     enec_rans_encode_fn rans_encode;
+    enec_rans_encode2_fn rans_encode2; /* optional: mode max codes two planes of a block at once */
     enec_planes_fn max_planes;
     enec_assemble_fn max_assemble;
 } enec_block_kernels;

@@ -257,12 +257,15 @@ typedef struct {
     /* encode: each coded plane's constants, built from the frequencies in es_freq */
     enec_rans_enc_table es[MAX_PLANES];
     uint16_t es_freq[MAX_PLANES][256];
-    /* version 2: a block's own table (its constants; the slot entries of the
-     * streams in flight that have one, the last kept for a stream decoded
-     * alone when they are all taken) and its counts */
-    enec_rans_enc_table es_own;
-    uint32_t own_slot[OWN_SLOTS + 1][PROB_SCALE];
+    /* version 2, encode: each plane's own table and its constants, a second
+     * stream's words (two planes coded at once), a block's counts; decode:
+     * the slot entries of the streams in flight that have their own table,
+     * the last kept for a stream decoded alone when they are all taken */
+    table own_t[MAX_PLANES];
+    enec_rans_enc_table es_own[MAX_PLANES];
+    uint16_t words2[ENEC_BLOCK + 8];
     uint32_t count[256];
+    uint32_t own_slot[OWN_SLOTS + 1][PROB_SCALE];
 } max_scratch;
 _Static_assert(offsetof(max_scratch, slot) >= ENEC_BLOCK * sizeof(uint16_t) + ENEC_KERNEL_SCRATCH,
                "mode max's cached tables must lie beyond what mode fast writes");
@@ -621,24 +624,6 @@ static uint32_t rans_encode_rounds(uint32_t *x_, const uint8_t *sym, uint32_t ro
     return nw;
 }
 
-/* Code n symbols with the constants of their table into out (room for 4 lanes + 2n bytes); returns the bytes. */
-static uint32_t rans_encode(const enec_block_kernels *k, const uint8_t *sym, uint32_t n, const enec_rans_enc_table *t,
-                            uint8_t *out, uint16_t *words)
-{
-    uint32_t x[MAX_LANES], nw = 0;
-    for (unsigned j = 0; j < MAX_LANES; j++) x[j] = RANS_LOW;
-    /* Backwards, so that the decoder reads forwards: the last, partial
-     * round first, one lane at a time; words are collected in reverse and
-     * flipped at the end. */
-    const uint32_t whole = n / MAX_LANES * MAX_LANES;
-    for (uint32_t e = n; e-- > whole;) x[e % MAX_LANES] = enc_step(x[e % MAX_LANES], sym[e], t, words, &nw);
-    nw = (k->rans_encode ? k->rans_encode : rans_encode_rounds)(x, sym, whole / MAX_LANES, t, words, nw);
-    for (unsigned j = 0; j < MAX_LANES; j++) enec_store32(out + 4 * j, x[j]);
-    uint8_t *o = out + 4 * MAX_LANES;
-    for (uint32_t w = 0; w < nw; w++) enec_store16(o + 2 * w, words[nw - 1 - w]);
-    return 4 * MAX_LANES + 2 * nw;
-}
-
 /* A slot's decoding entry: symbol (bits 0-7), frequency - 1 (8-19) and the
  * slot's offset within its symbol (20-31). One 32-bit load per symbol. */
 static void slot_entries(const table *t, unsigned nsym, uint32_t *slot)
@@ -795,20 +780,20 @@ static void estimate(const max_state *s, const uint32_t *c, unsigned nsym, uint3
     *group = gt ? g * n / m + ((uint64_t)FLUSH_BYTES << 19) : UINT64_MAX;
 }
 
-/* Code one plane of a block into v (version 2): with the group's table, a
- * table of its own, or stored, whichever comes out smallest by estimate,
- * then stored after all if the coded bytes are no smaller. A sample of the
- * block (every 8th symbol) settles most blocks: only where a table of its
- * own might pay are all symbols counted. (The group's table has every
+/* The kind of one coded plane of a block (version 2): the group's table, a
+ * table of its own, or stored, whichever is smallest by estimate (the coded
+ * ones are stored after all if their bytes come out no smaller). A sample
+ * of the block (every 8th symbol) settles most blocks: only where a table of
+ * its own might pay are all symbols counted. (The group's table has every
  * symbol of the block: it was built from the group's counts, the block's
- * included.) Returns the bytes written, the u32 word included. */
-static uint32_t encode_plane(const enec_block_kernels *k, const max_state *s, max_scratch *sc, unsigned q,
-                             const table *gt, uint32_t n, uint8_t *v)
+ * included.) For the coded kinds *et gets the table's encoder constants: the
+ * group's, cached per plane, or the block's own, built into own_t[q]. */
+static unsigned choose_kind(const max_state *s, max_scratch *sc, unsigned q, const table *gt, uint32_t n,
+                            const enec_rans_enc_table **et)
 {
     const unsigned w = s->bits[q], nsym = 1u << w;
     const uint8_t *sym = sc->plane[q];
-    const uint32_t rawb = raw_B(n) * w / 8;
-    const uint64_t raw_est = (uint64_t)rawb << 19;
+    const uint64_t raw_est = (uint64_t)(raw_B(n) * w / 8) << 19;
     uint32_t *c = sc->count;
     if (!table_present(gt)) gt = NULL;
 
@@ -834,26 +819,65 @@ static uint32_t encode_plane(const enec_block_kernels *k, const max_state *s, ma
         const uint64_t bar = gt ? group - (group >> OWN_MARGIN_SHIFT) : UINT64_MAX;
         kind = own < bar && own < raw_est ? KIND_OWN : gt ? KIND_GROUP : KIND_RAW;
     }
-
-    uint8_t *o = v + 4;
-    uint32_t size = 0;
     if (kind == KIND_GROUP) {
         if (memcmp(sc->es_freq[q], gt->freq, sizeof gt->freq) != 0) {
             enc_table(gt->freq, gt->cum, &sc->es[q]);
             memcpy(sc->es_freq[q], gt->freq, sizeof gt->freq);
         }
-        size = rans_encode(k, sym, n, &sc->es[q], o, sc->lanes);
+        *et = &sc->es[q];
     } else if (kind == KIND_OWN) {
-        table *t = &sc->t;
+        table *t = &sc->own_t[q];
         normalise(c, nsym, n, t->freq);
         cumulate(t);
-        enc_table(t->freq, t->cum, &sc->es_own);
-        uint8_t *p = table_put(t, o);
-        size = (uint32_t)(p - o) + rans_encode(k, sym, n, &sc->es_own, p, sc->lanes);
+        enc_table(t->freq, t->cum, &sc->es_own[q]);
+        *et = &sc->es_own[q];
+    }
+    return kind;
+}
+
+/* A plane's rANS coding in progress: the lane states and the words so far. */
+typedef struct {
+    uint32_t x[MAX_LANES], nw;
+    uint16_t *words;
+} coder;
+
+/* Start coding n symbols backwards, so that the decoder reads forwards: the
+ * last, partial round, one lane at a time. */
+static void coder_start(coder *cd, uint16_t *words, const uint8_t *sym, uint32_t n, const enec_rans_enc_table *t)
+{
+    for (unsigned j = 0; j < MAX_LANES; j++) cd->x[j] = RANS_LOW;
+    cd->nw = 0, cd->words = words;
+    for (uint32_t e = n; e-- > n / MAX_LANES * MAX_LANES;)
+        cd->x[e % MAX_LANES] = enc_step(cd->x[e % MAX_LANES], sym[e], t, words, &cd->nw);
+}
+
+/* The stream into out (room for 4 lanes + 2n bytes): the final states,
+ * then the words collected in reverse, flipped. Returns the bytes. */
+static uint32_t coder_put(const coder *cd, uint8_t *out)
+{
+    for (unsigned j = 0; j < MAX_LANES; j++) enec_store32(out + 4 * j, cd->x[j]);
+    uint8_t *o = out + 4 * MAX_LANES;
+    for (uint32_t w = 0; w < cd->nw; w++) enec_store16(o + 2 * w, cd->words[cd->nw - 1 - w]);
+    return 4 * MAX_LANES + 2 * cd->nw;
+}
+
+/* Plane q's bytes of kind `kind` behind its word at v, coded with cd (kinds
+ * 0 and 2), stored when that comes out no smaller. Returns the bytes, the
+ * word included. */
+static uint32_t put_plane(const max_state *s, max_scratch *sc, unsigned q, unsigned kind, const coder *cd, uint32_t n,
+                          uint8_t *v)
+{
+    const uint32_t rawb = raw_B(n) * s->bits[q] / 8;
+    uint8_t *o = v + 4;
+    uint32_t size = 0;
+    if (kind == KIND_GROUP) size = coder_put(cd, o);
+    if (kind == KIND_OWN) {
+        uint8_t *p = table_put(&sc->own_t[q], o);
+        size = (uint32_t)(p - o) + coder_put(cd, p);
     }
     if (kind == KIND_RAW || size >= rawb) {
         kind = KIND_RAW;
-        size = put_raw(o, sym, n, w, sc->lanes);
+        size = put_raw(o, sc->plane[q], n, s->bits[q], sc->lanes);
     }
     enec_store32(v, size | kind << KIND_SHIFT);
     return 4 + size;
@@ -864,7 +888,7 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
 {
     const max_state *s = (const max_state *)l->state;
     max_scratch *sc = (max_scratch *)scratch;
-    const uint32_t n = enec_block_valid(l, i);
+    const uint32_t n = enec_block_valid(l, i), rounds = n / MAX_LANES;
     const table *tabs = s->t + i / TABLE_GROUP * MAX_PLANES;
     const uint8_t *in = src + i * ENEC_BLOCK * l->itemsize;
     uint8_t *raw = dst + l->raw_off + i * l->raw_block, *v = var;
@@ -872,9 +896,39 @@ static uint32_t max_encode_block(const enec_block_kernels *k, const enec_layout 
         for (unsigned q = 0; q < s->planes; q++)
             if ((s->coded >> q) & 1) v = table_put(&tabs[q], v);
     planes_get(k, l, s->split, in, n, sc->plane);
+    /* Every coded plane's kind first, so that the rANS-coded ones can be
+     * coded two at a time by a backend that has the lanes for it. */
+    unsigned kind[MAX_PLANES] = {0};
+    const enec_rans_enc_table *et[MAX_PLANES] = {0};
+    for (unsigned q = 0; q < s->planes; q++)
+        if ((s->coded >> q) & 1) kind[q] = choose_kind(s, sc, q, &tabs[q], n, &et[q]);
+    const enec_rans_encode_fn one = k->rans_encode ? k->rans_encode : rans_encode_rounds;
+    coder cd[2];
+    unsigned ahead = MAX_PLANES; /* a plane coded together with an earlier one, in cd[1] */
     for (unsigned q = 0; q < s->planes; q++) {
-        if ((s->coded >> q) & 1) v += encode_plane(k, s, sc, q, &tabs[q], n, v);
-        else raw += put_raw(raw, sc->plane[q], n, s->bits[q], sc->lanes);
+        if (!((s->coded >> q) & 1)) {
+            raw += put_raw(raw, sc->plane[q], n, s->bits[q], sc->lanes);
+            continue;
+        }
+        if (kind[q] != KIND_RAW && q != ahead) {
+            unsigned q2 = q + 1;
+            while (q2 < s->planes && (!((s->coded >> q2) & 1) || kind[q2] == KIND_RAW)) q2++;
+            coder_start(&cd[0], sc->lanes, sc->plane[q], n, et[q]);
+            if (k->rans_encode2 && q2 < s->planes) {
+                coder_start(&cd[1], sc->words2, sc->plane[q2], n, et[q2]);
+                uint32_t *const x[2] = {cd[0].x, cd[1].x};
+                const uint8_t *const sym[2] = {sc->plane[q], sc->plane[q2]};
+                const enec_rans_enc_table *const t[2] = {et[q], et[q2]};
+                uint16_t *const words[2] = {cd[0].words, cd[1].words};
+                uint32_t nw[2] = {cd[0].nw, cd[1].nw};
+                k->rans_encode2(x, sym, rounds, t, words, nw);
+                cd[0].nw = nw[0], cd[1].nw = nw[1];
+                ahead = q2;
+            } else {
+                cd[0].nw = one(cd[0].x, sc->plane[q], rounds, et[q], cd[0].words, cd[0].nw);
+            }
+        }
+        v += put_plane(s, sc, q, kind[q], &cd[q == ahead], n, v);
     }
     return (uint32_t)(v - var);
 }

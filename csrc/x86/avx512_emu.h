@@ -21,9 +21,14 @@ typedef union {
 typedef union {
     uint8_t u8[32];
 } enec_emu256;
+typedef union {
+    uint8_t u8[16];
+    uint64_t u64[2];
+} enec_emu128;
 
 #define __m512i enec_emu512
 #define __m256i enec_emu256
+#define __m128i enec_emu128
 #define __mmask16 uint16_t
 #define __mmask32 uint32_t
 #define __mmask64 uint64_t
@@ -260,6 +265,74 @@ static inline void emu_mask_cvtepi32_storeu_epi8(void *p, uint16_t k, enec_emu51
         if ((k >> i) & 1) o[i] = (uint8_t)a.u32[i];
 }
 
+/* Mode max's rANS encoder. */
+static inline enec_emu128 emu_set_epi64x(long long hi, long long lo)
+{
+    enec_emu128 r;
+    r.u64[0] = (uint64_t)lo, r.u64[1] = (uint64_t)hi;
+    return r;
+}
+static inline enec_emu512 emu_cvtepu8_epi32(enec_emu128 a)
+{
+    enec_emu512 r;
+    for (int i = 0; i < 16; i++) r.u32[i] = a.u8[i];
+    return r;
+}
+static inline enec_emu512 emu_sub_epi32(enec_emu512 a, enec_emu512 b)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] -= b.u32[i];
+    return a;
+}
+static inline enec_emu512 emu_srli_epi64(enec_emu512 a, unsigned c)
+{
+    for (int i = 0; i < 8; i++) a.u64[i] = c > 63 ? 0 : a.u64[i] >> c;
+    return a;
+}
+/* vpsrlvd: a count past 31 clears the lane. */
+static inline enec_emu512 emu_srlv_epi32(enec_emu512 a, enec_emu512 c)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] = c.u32[i] > 31 ? 0 : a.u32[i] >> c.u32[i];
+    return a;
+}
+/* vpmuludq: the low dwords of each quadword, multiplied to 64 bits. */
+static inline enec_emu512 emu_mul_epu32(enec_emu512 a, enec_emu512 b)
+{
+    for (int i = 0; i < 8; i++) a.u64[i] = (uint64_t)(uint32_t)a.u64[i] * (uint32_t)b.u64[i];
+    return a;
+}
+static inline uint16_t emu_cmpge_epu32_mask(enec_emu512 a, enec_emu512 b)
+{
+    uint16_t k = 0;
+    for (int i = 0; i < 16; i++) k |= (uint16_t)((a.u32[i] >= b.u32[i]) << i);
+    return k;
+}
+/* vpcompressd: the selected dwords packed to the front, zeros after. */
+static inline enec_emu512 emu_maskz_compress_epi32(uint16_t k, enec_emu512 a)
+{
+    enec_emu512 r;
+    memset(&r, 0, sizeof r);
+    for (int i = 0, o = 0; i < 16; i++)
+        if ((k >> i) & 1) r.u32[o++] = a.u32[i];
+    return r;
+}
+/* vpermd: lane i of the result is a's lane idx[i] mod 16. */
+static inline enec_emu512 emu_permutexvar_epi32(enec_emu512 idx, enec_emu512 a)
+{
+    enec_emu512 r;
+    for (int i = 0; i < 16; i++) r.u32[i] = a.u32[idx.u32[i] & 15];
+    return r;
+}
+/* vpmovdw to memory under a write mask: the low word of each selected dword. */
+static inline void emu_mask_cvtepi32_storeu_epi16(void *p, uint16_t k, enec_emu512 a)
+{
+    uint8_t *o = (uint8_t *)p;
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) {
+            uint16_t w = (uint16_t)a.u32[i];
+            memcpy(o + 2 * i, &w, 2);
+        }
+}
+
 #define _mm512_loadu_si512 emu_loadu_si512
 #define _mm512_storeu_si512 emu_storeu_si512
 #define _mm256_loadu_si256 emu_loadu_si256
@@ -295,5 +368,15 @@ static inline void emu_mask_cvtepi32_storeu_epi8(void *p, uint16_t k, enec_emu51
 #define _mm512_i32gather_epi32 emu_i32gather_epi32
 #define _mm512_shuffle_i32x4 emu_shuffle_i32x4
 #define _mm512_mask_cvtepi32_storeu_epi8 emu_mask_cvtepi32_storeu_epi8
+#define _mm_set_epi64x emu_set_epi64x
+#define _mm512_cvtepu8_epi32 emu_cvtepu8_epi32
+#define _mm512_sub_epi32 emu_sub_epi32
+#define _mm512_srli_epi64 emu_srli_epi64
+#define _mm512_srlv_epi32 emu_srlv_epi32
+#define _mm512_mul_epu32 emu_mul_epu32
+#define _mm512_cmpge_epu32_mask emu_cmpge_epu32_mask
+#define _mm512_maskz_compress_epi32 emu_maskz_compress_epi32
+#define _mm512_permutexvar_epi32 emu_permutexvar_epi32
+#define _mm512_mask_cvtepi32_storeu_epi16 emu_mask_cvtepi32_storeu_epi16
 
 #endif

@@ -4,9 +4,10 @@
 #include "../codec/kernels.h"
 
 /* Mode max's eight rANS lanes fill one AVX2 vector. AVX-512 parts decode
- * two streams per 512-bit vector (kernels_avx512.c) and run the rest of
- * these: the encoder codes one stream at a time, and the plane kernels move
- * bytes. Each is an enec_*_fn of kernels.h. */
+ * two streams per 512-bit vector and encode two planes of a block at once
+ * (kernels_avx512.c); they run these for a block with a single rANS-coded
+ * plane and for the plane kernels, which move bytes. Each is an enec_*_fn
+ * of kernels.h. */
 void enec_rans_run_avx2(enec_rans_stream *st, unsigned count, uint32_t rounds);
 uint32_t enec_rans_encode_avx2(uint32_t *x, const uint8_t *sym, uint32_t rounds, const enec_rans_enc_table *t,
                                uint16_t *words, uint32_t nw);
