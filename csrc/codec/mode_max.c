@@ -760,9 +760,10 @@ static uint32_t put_raw(uint8_t *out, const uint8_t *sym, uint32_t n, unsigned w
 }
 
 /* Estimated bits x 2^16 of the symbols counted in c (m of them: all n of a
- * block's plane, or a sample of them) under a table of their own shares, and under the group's table gt
- * (when it has one); returned for all n symbols, the table and flush bytes
- * included. The own shares are rounded as normalise() would nearly round them. */
+ * block's plane, or a sample of them) under a table of their own shares and
+ * under the group's table gt (when it has one), scaled to all n symbols, the
+ * table and flush bytes included. The own shares are rounded about as
+ * normalise() rounds them. */
 static void estimate(const max_state *s, const uint32_t *c, unsigned nsym, uint32_t m, uint32_t n, const table *gt,
                      uint64_t *own, uint64_t *group)
 {
@@ -952,6 +953,18 @@ static unsigned max_batch(const enec_layout *l)
     return b < want ? b : want;
 }
 
+/* A stored plane's n symbols of `bits` at p (packed, B = raw_B(n) lanes): a
+ * byte plane is its own symbols; a narrower one is unpacked into the next
+ * plane buffer (*nb moves on). */
+static const uint8_t *raw_symbols(max_scratch *sc, const uint8_t *p, uint32_t n, unsigned bits, unsigned *nb)
+{
+    if (bits == 8) return p;
+    enec_unpack(sc->lanes, p, raw_B(n), bits);
+    uint8_t *out = sc->plane[(*nb)++];
+    for (uint32_t e = 0; e < n; e++) out[e] = (uint8_t)sc->lanes[e];
+    return out;
+}
+
 /* Blocks i .. i + count - 1 of one group (they share its tables). */
 static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_t i, unsigned count,
                       const uint8_t *stream, uint8_t *out, max_scratch *sc)
@@ -991,6 +1004,7 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
     enec_rans_stream st[MAX_PLANES];
     uint32_t st_n[MAX_PLANES];
     const uint8_t *pl[ENEC_RANS_STREAMS][MAX_PLANES];
+    const enec_rans_run_fn run = k->rans_run ? k->rans_run : rans_rounds;
     unsigned ns = 0, nb = 0, own = 0;
     for (unsigned b = 0; b < count; b++) {
         const uint64_t j = i + b;
@@ -1012,13 +1026,7 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
                     pl[b][q] = sc->plane[nb++];
                 } else if (kind == KIND_RAW) {
                     if (size != (uint64_t)B * bits / 8) return -1;
-                    if (bits == 8) {
-                        pl[b][q] = p;
-                    } else {
-                        enec_unpack(sc->lanes, p, B, bits);
-                        for (uint32_t e = 0; e < n; e++) sc->plane[nb][e] = (uint8_t)sc->lanes[e];
-                        pl[b][q] = sc->plane[nb++];
-                    }
+                    pl[b][q] = raw_symbols(sc, p, n, bits, &nb);
                 } else if (kind == KIND_OWN) {
                     /* A table of its own: its slot entries built here; the stream
                      * runs with the others while slots last, else alone now. */
@@ -1031,21 +1039,16 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
                         own++;
                         st_n[ns++] = n;
                     } else {
-                        (k->rans_run ? k->rans_run : rans_rounds)(&st[ns], 1, n / MAX_LANES);
+                        run(&st[ns], 1, n / MAX_LANES);
                         if (rans_close(&st[ns], n / MAX_LANES * MAX_LANES, n)) return -1;
                     }
                     pl[b][q] = sc->plane[nb++];
                 } else {
                     return -1;
                 }
-            } else if (bits == 8) {
-                pl[b][q] = raw;
-                raw += B;
             } else {
-                enec_unpack(sc->lanes, raw, B, bits);
+                pl[b][q] = raw_symbols(sc, raw, n, bits, &nb);
                 raw += (size_t)B * bits / 8;
-                for (uint32_t e = 0; e < n; e++) sc->plane[nb][e] = (uint8_t)sc->lanes[e];
-                pl[b][q] = sc->plane[nb++];
             }
         }
         if (v != vend) return -1;
@@ -1053,7 +1056,6 @@ static int decode_run(const enec_block_kernels *k, const enec_layout *l, uint64_
 
     /* The coded planes, up to ENEC_RANS_STREAMS streams at a time, in even
      * shares (8 streams run as 4 + 4: a lone pair would hide less latency). */
-    enec_rans_run_fn run = k->rans_run ? k->rans_run : rans_rounds;
     const unsigned chunks = (ns + ENEC_RANS_STREAMS - 1) / ENEC_RANS_STREAMS;
     for (unsigned s0 = 0, cnt; s0 < ns; s0 += cnt) {
         cnt = (ns - s0 + chunks - 1) / chunks;
