@@ -25,6 +25,24 @@ void enec_histogram_add(const enec_dtype_info *di, const uint8_t *src, uint64_t 
         for (uint64_t i = begin; i < end; i++) hist[enec_exp_part(enec_load16(src + isz * i + hi), M, E)]++;
 }
 
+unsigned enec_histogram_window(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist,
+                               uint64_t *done)
+{
+    const unsigned top = (1u << di->ebits) - 1;
+    const uint64_t n = count < 2048 ? count : 2048;
+    memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
+    enec_histogram_add(di, src, 0, n, hist);
+    unsigned mode = 0;
+    for (unsigned x = 1; x <= top; x++)
+        if (hist[x] > hist[mode]) mode = x;
+    /* 12 values below the mode, 3 above: weights' exponents tail off towards zero */
+    int w0 = (int)mode - 12;
+    if (w0 > (int)top - 15) w0 = (int)top - 15;
+    if (w0 < 0) w0 = 0;
+    *done = n;
+    return (unsigned)w0;
+}
+
 void enec_histogram_ref(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
     memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);

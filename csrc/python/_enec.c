@@ -2,6 +2,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "../enec.h"
+#include "../codec/kernels.h"
+#include "../codec/search.h"
 #include "glue.h"
 #ifdef __linux__
 #include <sys/mman.h>
@@ -236,6 +238,39 @@ static PyObject *py_search_params(PyObject *self, PyObject *args)
     return Py_BuildValue("(iiiid)", p.b, p.n, p.m, p.L, p.bits);
 }
 
+/* Test hook: one backend's exponent histogram kernel as it is, so that the
+ * tests compare every kernel with an independent count, bin for bin (the
+ * parameters it leads to can hide a wrong bin). */
+static PyObject *py_histogram(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src;
+    int dtype, backend;
+    if (!PyArg_ParseTuple(args, "y*ii", &src, &dtype, &backend)) return NULL;
+    const enec_dtype_info *di = enec_dtype_lookup(dtype);
+    const enec_block_kernels *k = backend > ENEC_BACKEND_AUTO ? enec_kernels_get(backend) : NULL;
+    if (!di || !k || src.len % di->itemsize) {
+        PyBuffer_Release(&src);
+        PyErr_SetString(PyExc_ValueError, "a coded dtype, a whole number of its elements and an available backend");
+        return NULL;
+    }
+    uint64_t hist[ENEC_HIST_BINS];
+    Py_BEGIN_ALLOW_THREADS
+    enec_histogram_for(k, dtype)(di, (const uint8_t *)src.buf, (uint64_t)src.len / di->itemsize, hist);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&src);
+    PyObject *list = PyList_New(ENEC_HIST_BINS);
+    for (unsigned x = 0; list && x < ENEC_HIST_BINS; x++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(hist[x]);
+        if (!v) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, x, v);
+    }
+    return list;
+}
+
 static PyObject *py_crc32c(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -327,6 +362,7 @@ static PyMethodDef methods[] = {
      "decompress_into(data, out, threads=0, backend=0, max_size=0) -> int: decode into a writable buffer"},
     {"search_params", py_search_params, METH_VARARGS, "search_params(data, dtype) -> (b, n, m, L, bits)"},
     {"crc32c", py_crc32c, METH_VARARGS, "crc32c(data, crc=0) -> int"},
+    {"_histogram", py_histogram, METH_VARARGS, "_histogram(data, dtype, backend) -> 256 counts (a test hook)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -162,10 +162,10 @@ static inline uint64_t emu_cmpgt_epu8_mask(enec_emu512 a, enec_emu512 b)
     for (int i = 0; i < 64; i++) k |= (uint64_t)(a.u8[i] > b.u8[i]) << i;
     return k;
 }
-static inline uint64_t emu_cmpeq_epi8_mask(enec_emu512 a, enec_emu512 b)
+static inline uint64_t emu_test_epi8_mask(enec_emu512 a, enec_emu512 b)
 {
     uint64_t k = 0;
-    for (int i = 0; i < 64; i++) k |= (uint64_t)(a.u8[i] == b.u8[i]) << i;
+    for (int i = 0; i < 64; i++) k |= (uint64_t)((a.u8[i] & b.u8[i]) != 0) << i;
     return k;
 }
 static inline uint32_t emu_test_epi16_mask(enec_emu512 a, enec_emu512 b)
@@ -354,7 +354,7 @@ static inline void emu_mask_cvtepi32_storeu_epi16(void *p, uint16_t k, enec_emu5
 #define _mm512_packus_epi16 emu_packus_epi16
 #define _mm512_packus_epi32 emu_packus_epi32
 #define _mm512_cmpgt_epu8_mask emu_cmpgt_epu8_mask
-#define _mm512_cmpeq_epi8_mask emu_cmpeq_epi8_mask
+#define _mm512_test_epi8_mask emu_test_epi8_mask
 #define _mm512_test_epi16_mask emu_test_epi16_mask
 #define _mm512_permutex2var_epi16 emu_permutex2var_epi16
 #define _mm512_maskz_compress_epi16 emu_maskz_compress_epi16

@@ -135,57 +135,42 @@ TARGET static inline __m256i exponents32(const uint8_t *p, enec_dtype dtype)
     return _mm256_packus_epi16(a, b);
 }
 
-/* Weight exponents crowd into a few values: count a 16-value window around
- * the mode of a prefix with byte compares (32 elements per instruction),
- * and the rare exponents outside it one by one. Exact for any data. */
+/* Bit k of each of 32 bytes d < 16 as a mask: a 16-bit shift by 7 - k puts
+ * it at the top of its byte without crossing into the next. */
+#define PLANE32(d, k) ((uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16((d), 7 - (k))))
+
+/* Weight exponents crowd into a few values: a 16-value window (search.h)
+ * is counted 64 elements at a time from the four bit planes of d = x - w0,
+ * one movemask each, every bin an AND of planes and a popcount; the rare
+ * exponents outside the window go one by one. Exact for any data. */
 TARGET static void histogram(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
     const enec_dtype dtype = di->dtype;
-    memset(hist, 0, sizeof(uint64_t) * 256);
-    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
-    uint64_t i = count < 2048 ? count : 2048;
-    enec_histogram_add(di, src, 0, i, hist);
-    unsigned mode = 0;
-    for (unsigned x = 1; x <= top; x++)
-        if (hist[x] > hist[mode]) mode = x;
-    int w0 = (int)mode - 12;
-    if (w0 > (int)top - 15) w0 = (int)top - 15;
-    if (w0 < 0) w0 = 0;
-
-    const __m256i w0v = _mm256_set1_epi8((char)w0), fifteen = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
-    __m256i cnt[16];
-    uint64_t total[16] = {0};
-    for (int t = 0; t < 16; t++) cnt[t] = zero;
-    unsigned since = 0;
-    for (; i + 32 <= count; i += 32) {
-        __m256i x = exponents32(src + i * isz, dtype);
-        __m256i d = _mm256_sub_epi8(x, w0v);
-        uint32_t outside = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(d, fifteen), d));
-        if (outside) {
-            uint8_t tmp[32];
-            _mm256_storeu_si256((__m256i *)tmp, x);
-            for (; outside; outside = _blsr_u32(outside)) hist[tmp[_tzcnt_u32(outside)]]++;
+    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
+    uint64_t i;
+    const unsigned w0 = enec_histogram_window(di, src, count, hist, &i);
+    const __m256i w0v = _mm256_set1_epi8((char)w0), fifteen = _mm256_set1_epi8(15);
+    uint64_t cnt[16] = {0};
+    for (; i + 64 <= count; i += 64) {
+        __m256i x0 = exponents32(src + i * isz, dtype), x1 = exponents32(src + (i + 32) * isz, dtype);
+        __m256i d0 = _mm256_sub_epi8(x0, w0v), d1 = _mm256_sub_epi8(x1, w0v);
+        uint64_t in = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(d0, fifteen), d0)) |
+                      (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(d1, fifteen), d1))
+                          << 32;
+        if (~in) {
+            uint8_t tmp[64];
+            _mm256_storeu_si256((__m256i *)tmp, x0);
+            _mm256_storeu_si256((__m256i *)(tmp + 32), x1);
+            for (uint64_t o = ~in; o; o = _blsr_u64(o)) hist[tmp[_tzcnt_u64(o)]]++;
         }
-#pragma GCC unroll 16
-        for (int t = 0; t < 16; t++) cnt[t] = _mm256_sub_epi8(cnt[t], _mm256_cmpeq_epi8(d, _mm256_set1_epi8((char)t)));
-        if (++since == 255) { /* byte counters would overflow next time */
-            for (int t = 0; t < 16; t++) {
-                __m256i sums = _mm256_sad_epu8(cnt[t], zero);
-                total[t] += (uint64_t)_mm256_extract_epi64(sums, 0) + (uint64_t)_mm256_extract_epi64(sums, 1) +
-                            (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
-                cnt[t] = zero;
-            }
-            since = 0;
-        }
+        enec_count_window(cnt, in, PLANE32(d0, 0) | (uint64_t)PLANE32(d1, 0) << 32,
+                          PLANE32(d0, 1) | (uint64_t)PLANE32(d1, 1) << 32, PLANE32(d0, 2) | (uint64_t)PLANE32(d1, 2) << 32,
+                          PLANE32(d0, 3) | (uint64_t)PLANE32(d1, 3) << 32);
     }
-    for (int t = 0; t < 16; t++) {
-        __m256i sums = _mm256_sad_epu8(cnt[t], zero);
-        total[t] += (uint64_t)_mm256_extract_epi64(sums, 0) + (uint64_t)_mm256_extract_epi64(sums, 1) +
-                    (uint64_t)_mm256_extract_epi64(sums, 2) + (uint64_t)_mm256_extract_epi64(sums, 3);
-        hist[w0 + t] += total[t];
-    }
+    for (int t = 0; t < 16; t++) hist[w0 + t] += cnt[t];
     enec_histogram_add(di, src, i, count, hist);
 }
+#undef PLANE32
 
 /* ---- encode ------------------------------------------------------------------ */
 

@@ -125,25 +125,17 @@ TARGET static inline __m512i exponents64(const uint8_t *p, enec_dtype dtype)
                                _mm512_and_si512(_mm512_srli_epi16(ld(p + 64), 10), m));
 }
 
-/* As in kernels_avx2.c: a 16-value window around the mode of a prefix is
- * counted with byte compares, here 64 elements per compare and a popcount of
- * the mask; exponents outside the window one by one. Exact for any data. */
+/* As in kernels_avx2.c: the 16-value window (search.h) counted from the
+ * four bit planes of d = x - w0, here one vptestmb each for 64 elements;
+ * exponents outside the window one by one. Exact for any data. */
 TARGET static void histogram(const enec_dtype_info *di, const uint8_t *src, uint64_t count, uint64_t *hist)
 {
     const enec_dtype dtype = di->dtype;
-    memset(hist, 0, sizeof(uint64_t) * 256);
-    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2, top = dtype == ENEC_DTYPE_FP16 ? 31 : 255;
-    uint64_t i = count < 2048 ? count : 2048;
-    enec_histogram_add(di, src, 0, i, hist);
-    unsigned mode = 0;
-    for (unsigned x = 1; x <= top; x++)
-        if (hist[x] > hist[mode]) mode = x;
-    int w0 = (int)mode - 12;
-    if (w0 > (int)top - 15) w0 = (int)top - 15;
-    if (w0 < 0) w0 = 0;
-
+    const unsigned isz = dtype == ENEC_DTYPE_FP32 ? 4 : 2;
+    uint64_t i;
+    const unsigned w0 = enec_histogram_window(di, src, count, hist, &i);
     const __m512i w0v = _mm512_set1_epi8((char)w0), fifteen = _mm512_set1_epi8(15);
-    uint64_t total[16] = {0};
+    uint64_t cnt[16] = {0};
     for (; i + 64 <= count; i += 64) {
         __m512i x = exponents64(src + i * isz, dtype);
         __m512i d = _mm512_sub_epi8(x, w0v);
@@ -153,10 +145,11 @@ TARGET static void histogram(const enec_dtype_info *di, const uint8_t *src, uint
             st(tmp, x);
             for (uint64_t o = outside; o; o &= o - 1) hist[tmp[__builtin_ctzll(o)]]++;
         }
-        for (int t = 0; t < 16; t++)
-            total[t] += (uint64_t)__builtin_popcountll(_mm512_cmpeq_epi8_mask(d, _mm512_set1_epi8((char)t)));
+        enec_count_window(cnt, ~(uint64_t)outside, _mm512_test_epi8_mask(d, _mm512_set1_epi8(1)),
+                          _mm512_test_epi8_mask(d, _mm512_set1_epi8(2)), _mm512_test_epi8_mask(d, _mm512_set1_epi8(4)),
+                          _mm512_test_epi8_mask(d, _mm512_set1_epi8(8)));
     }
-    for (int t = 0; t < 16; t++) hist[w0 + t] += total[t];
+    for (int t = 0; t < 16; t++) hist[w0 + t] += cnt[t];
     enec_histogram_add(di, src, i, count, hist);
 }
 
