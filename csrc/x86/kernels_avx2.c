@@ -336,27 +336,33 @@ TARGET static inline __m256i uncode16(__m256i y, __m256i bv, __m128i sh, __m256i
     return _mm256_and_si256(_mm256_sub_epi16(bv, s), emask);
 }
 
-TARGET static inline __m256i bf16_join16(__m256i x, __m256i r)
+/* bfloat16 words (or float32 high halves) from sixteen codes y and raw
+ * bytes r (sign at bit 7, mantissa below): the exponent is uncoded already
+ * shifted into place, x << 7 = ((b << 7) - (sext_n(y) << 7)) & 0x7F80 with
+ * sext_n(y) << 7 = (y << (16 - n)) >>a (9 - n), and r x 0x0101 & 0x807F puts
+ * the sign at bit 15 beside the mantissa: two shifts and a multiply where
+ * uncoding and shifting each part took four shifts. */
+TARGET static inline __m256i bf16_elem16(__m256i y, __m256i r, __m256i b7, __m128i sh, __m128i sh7)
 {
-    const __m256i m80 = splat16(0x80), m7f = splat16(0x7F);
-    return _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(r, m80), 8), _mm256_slli_epi16(x, 7)),
-                           _mm256_and_si256(r, m7f));
+    const __m256i mexp = splat16(0x7F80), k0101 = splat16(0x0101), msm = splat16(0x807F);
+    __m256i x7 = _mm256_and_si256(_mm256_sub_epi16(b7, _mm256_sra_epi16(_mm256_sll_epi16(y, sh), sh7)), mexp);
+    return _mm256_or_si256(x7, _mm256_and_si256(_mm256_mullo_epi16(r, k0101), msm));
 }
 
 /* One output vector: sixteen codes y to elements at element index i. */
 #define JOIN16(i, yv)                                                                                   \
     do {                                                                                                \
-        __m256i x_ = uncode16((yv), bv, sh, emask);                                                     \
         __m256i r_ = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + (i))));               \
         if (dt == ENEC_DTYPE_BF16) {                                                                    \
-            _mm256_storeu_si256((__m256i *)(out + 2 * (i)), bf16_join16(x_, r_));                       \
+            _mm256_storeu_si256((__m256i *)(out + 2 * (i)), bf16_elem16((yv), r_, b7, sh, sh7));        \
         } else if (dt == ENEC_DTYPE_FP16) {                                                             \
+            __m256i x_ = uncode16((yv), bv, sh, emask);                                                 \
             __m256i t_ = _mm256_loadu_si256((const __m256i *)(s->r3 + (i)));                            \
             __m256i u_ = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m4), 13), _mm256_slli_epi16(x_, 10)); \
             u_ = _mm256_or_si256(u_, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m3), 8), r_)); \
             _mm256_storeu_si256((__m256i *)(out + 2 * (i)), u_);                                        \
         } else if (dt == ENEC_DTYPE_FP32) {                                                             \
-            __m256i h_ = bf16_join16(x_, r_);                                                           \
+            __m256i h_ = bf16_elem16((yv), r_, b7, sh, sh7);                                            \
             __m256i l_ = _mm256_loadu_si256((const __m256i *)(raw + B + 2 * (i)));                      \
             __m256i a_ = _mm256_unpacklo_epi16(l_, h_), c_ = _mm256_unpackhi_epi16(l_, h_);             \
             _mm256_storeu_si256((__m256i *)(out + 4 * (i)), _mm256_permute2x128_si256(a_, c_, 0x20));   \
@@ -407,7 +413,6 @@ TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const u
             _mm256_storeu_si256((__m256i *)(y + k * G + j), merged16(y, s, mask, F, G, k, j));
 }
 
-/* Constants of the join, and the unpacked float16 r3 bits in s->r3. */
 /* float16's packed 3-bit raw fields (FORMAT.md section 4 at w = 3) in one
  * pass: for j < n/4 the halving pack left a 12-bit value v = run0[j] | (4 bits
  * of run1) << 8 holding the fields of elements j, j + n/2, j + n/4 and
@@ -434,12 +439,13 @@ TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
     }
 }
 
+/* The join's constants (dt, the dtype, declared by the caller), and float16's unpacked r3 bits in s->r3. */
 #define JOIN_SETUP()                                                                                    \
     const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
-    const enec_dtype dt = l->di->dtype;                                                                 \
     if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B);                                            \
     const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
-    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n)
+    const __m256i b7 = splat16(b << 7);                                                                 \
+    const __m128i sh = _mm_cvtsi32_si128(16 - (int)n), sh7 = _mm_cvtsi32_si128(9 - (int)n)
 
 /* Codes y and the RAW section back to a full block of elements;
  * registered for bfloat16, float16 and float32 only. */
@@ -448,23 +454,45 @@ TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *
 {
     (void)valid;
     scratch *s = (scratch *)scratch_;
+    const enec_dtype dt = l->di->dtype;
     JOIN_SETUP();
     for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
 }
 
 /* fast_decode and join in one pass: each merged code goes from the register
- * to the join instead of through y (about a tenth of the decode time). */
-TARGET static void fast_decode_join(const enec_layout *l, const uint8_t *low, const uint8_t *mask,
-                                    const uint8_t *high, const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out,
-                                    uint16_t *y, void *scratch_)
+ * to the join instead of through y (about a tenth of the decode time). The
+ * body is expanded once per dtype and the loop once for blocks with and
+ * without flagged groups, so the hot loop tests neither (perf put a tenth of
+ * its samples on those tests and on locals reloaded from the stack). */
+TARGET static inline __attribute__((always_inline)) void decode_join_body(
+    const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high, const uint8_t *raw,
+    uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, scratch *s, const enec_dtype dt)
 {
-    scratch *s = (scratch *)scratch_;
     const uint32_t L = l->p.L, G = B / L;
     fast_unpack(l, low, mask, high, B, F, y, s);
     JOIN_SETUP();
-    for (uint32_t k = 0; k < L; k++)
-        for (uint32_t j = 0; j < G; j += 16) JOIN16(k * G + j, merged16(y, s, mask, F, G, k, j));
+    if (!F) {
+        for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
+        return;
+    }
+    for (uint32_t k = 0; k < L; k++) {
+        const uint16_t *hrow = s->v + k * F;
+        for (uint32_t j = 0; j < G; j += 16)
+            JOIN16(k * G + j, _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(y + k * G + j)),
+                                              expand16(hrow, s->cols, mask, j)));
+    }
 }
+
+#define DECODE_JOIN(name, DT)                                                                                      \
+    TARGET static void name(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,   \
+                            const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, void *scratch_) \
+    {                                                                                                              \
+        decode_join_body(l, low, mask, high, raw, B, F, out, y, (scratch *)scratch_, DT);                         \
+    }
+DECODE_JOIN(fast_decode_join_bf16, ENEC_DTYPE_BF16)
+DECODE_JOIN(fast_decode_join_fp16, ENEC_DTYPE_FP16)
+DECODE_JOIN(fast_decode_join_fp32, ENEC_DTYPE_FP32)
+#undef DECODE_JOIN
 #undef JOIN_SETUP
 #undef JOIN16
 
@@ -725,8 +753,8 @@ const enec_block_kernels enec_kernels_avx2 = {
     .join = {[ENEC_DTYPE_BF16] = join, [ENEC_DTYPE_FP16] = join, [ENEC_DTYPE_FP32] = join},
     .fast_encode = fast_encode,
     .fast_decode = fast_decode,
-    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join, [ENEC_DTYPE_FP16] = fast_decode_join,
-                         [ENEC_DTYPE_FP32] = fast_decode_join},
+    .fast_decode_join = {[ENEC_DTYPE_BF16] = fast_decode_join_bf16, [ENEC_DTYPE_FP16] = fast_decode_join_fp16,
+                         [ENEC_DTYPE_FP32] = fast_decode_join_fp32},
     .rans_run = enec_rans_run_avx2,
     .rans_encode = enec_rans_encode_avx2,
     .max_planes = enec_max_planes_avx2,
