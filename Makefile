@@ -36,9 +36,10 @@ NPU_OBJS := $(call obj,$(NPU_SRCS))
 
 # Unit tests: test_api runs linked statically and against libenec.so; the others
 # are standalone programs (portable_roundtrip is .ci/portable's smoke test,
-# threads_stress is the TSan stress of .ci/sanitizers; both run in check too).
+# threads_stress and parallel_turns, the worker pool's loops, run under TSan in
+# .ci/sanitizers; all run in check too).
 TESTS := $(BUILD)/tests/test_api $(BUILD)/tests/test_api_shared \
-    $(BUILD)/tests/portable_roundtrip $(BUILD)/tests/threads_stress
+    $(BUILD)/tests/portable_roundtrip $(BUILD)/tests/threads_stress $(BUILD)/tests/parallel_turns
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 REPLAYS := $(addprefix $(BUILD)/fuzz/replay_,$(FUZZ_TARGETS))
 
@@ -102,6 +103,7 @@ test: $(TESTS)
 	$(RUN) $(BUILD)/tests/test_api_shared
 	$(RUN) $(BUILD)/tests/portable_roundtrip
 	$(RUN) $(BUILD)/tests/threads_stress
+	$(RUN) $(BUILD)/tests/parallel_turns
 
 replay: $(REPLAYS)
 	@set -e; for t in $(FUZZ_TARGETS); do $(RUN) $(BUILD)/fuzz/replay_$$t fuzz/corpus/$$t; done

@@ -447,7 +447,9 @@ size_t enec_frame_decompress(void *dst, size_t cap, const void *src_, size_t src
     }
     l.var_at = var_at;
     dec_ctx c = {src, (uint8_t *)dst, &l, mo, k};
-    r = enec_parallel_for(enec_resolve_threads(o.threads, l.nblocks), l.nblocks, decode_range, &c);
+    const int t = enec_resolve_threads(o.threads, l.nblocks);
+    r = enec_parallel_for_dynamic(t, l.nblocks, enec_turn_size(t, l.nblocks, mo->decode_blocks ? mo->batch(&l) : 1),
+                                  decode_range, &c);
     free(var_at);
     return enec_is_error(r) ? r : (size_t)h.original_size;
 }

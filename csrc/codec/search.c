@@ -120,7 +120,9 @@ static size_t hist_range(void *ctx, uint64_t begin, uint64_t end, int worker)
     hist_ctx *c = (hist_ctx *)ctx;
     uint64_t lo = begin * ENEC_BLOCK, hi = end * ENEC_BLOCK;
     if (hi > c->count) hi = c->count;
-    c->fn(c->di, c->src + lo * c->di->itemsize, hi - lo, c->hist[worker]);
+    uint64_t h[ENEC_HIST_BINS];
+    c->fn(c->di, c->src + lo * c->di->itemsize, hi - lo, h);
+    for (unsigned x = 0; x < ENEC_HIST_BINS; x++) c->hist[worker][x] += h[x]; /* a worker takes several ranges */
     return 0;
 }
 
@@ -137,7 +139,7 @@ size_t enec_histogram_parallel(const enec_block_kernels *k, int threads, const u
     uint64_t (*parts)[ENEC_HIST_BINS] = calloc((size_t)t, sizeof *parts);
     if (!parts) return ENEC_ERROR(NOMEM);
     hist_ctx c = {fn, di, src, count, parts};
-    size_t r = enec_parallel_for(t, chunks, hist_range, &c);
+    size_t r = enec_parallel_for_dynamic(t, chunks, enec_turn_size(t, chunks, 1), hist_range, &c);
     memset(hist, 0, sizeof(uint64_t) * ENEC_HIST_BINS);
     for (int w = 0; w < t; w++)
         for (unsigned x = 0; x < ENEC_HIST_BINS; x++) hist[x] += parts[w][x];

@@ -1,5 +1,6 @@
 /* threads.c - a small persistent pool of POSIX threads running a loop over independent blocks. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "internal.h"
@@ -66,26 +67,47 @@ int enec_resolve_threads(int requested, uint64_t items)
     return t;
 }
 
+/* A loop handed out in turns (enec_parallel_for_dynamic): the next item not yet taken. */
+typedef struct {
+    _Atomic uint64_t next;
+    uint64_t items, chunk;
+} turns;
+
 typedef struct {
     enec_range_fn fn;
     void *ctx;
-    uint64_t begin, end;
+    uint64_t begin, end; /* the worker's range, when turns is NULL */
     int worker;
     size_t result;
+    turns *turns;
 } job;
 
 static void *run_job(void *arg)
 {
     job *j = (job *)arg;
-    j->result = j->fn(j->ctx, j->begin, j->end, j->worker);
+    turns *tn = j->turns;
+    if (!tn) {
+        j->result = j->fn(j->ctx, j->begin, j->end, j->worker);
+        return NULL;
+    }
+    for (;;) {
+        uint64_t b = atomic_fetch_add_explicit(&tn->next, tn->chunk, memory_order_relaxed);
+        if (b >= tn->items) break;
+        uint64_t e = tn->items - b < tn->chunk ? tn->items : b + tn->chunk;
+        j->result = j->fn(j->ctx, b, e, j->worker);
+        if (enec_is_error(j->result)) {
+            atomic_store_explicit(&tn->next, tn->items, memory_order_relaxed);
+            break;
+        }
+    }
     return NULL;
 }
 
-static void split(job *jobs, int threads, uint64_t items, enec_range_fn fn, void *ctx)
+static void split(job *jobs, int threads, uint64_t items, enec_range_fn fn, void *ctx, turns *tn)
 {
     for (int t = 0; t < threads; t++)
         jobs[t] = (job){fn, ctx, items * (uint64_t)t / (uint64_t)threads,
-                        items * (uint64_t)(t + 1) / (uint64_t)threads, t, 0};
+                        items * (uint64_t)(t + 1) / (uint64_t)threads, t, 0, tn};
 }
 
 static size_t first_error(const job *jobs, int threads)
@@ -96,7 +118,7 @@ static size_t first_error(const job *jobs, int threads)
 }
 
 /* Fallback when the pool is busy with another caller: threads for this call only. */
-static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx)
+static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx, turns *tn)
 {
     job jobs[ENEC_MAX_THREADS];
     pthread_t tids[ENEC_MAX_THREADS];
@@ -104,7 +126,7 @@ static size_t fork_join(int threads, uint64_t items, enec_range_fn fn, void *ctx
     size_t err = 0;
     /* also what lets gcc -O3 see that jobs[0] is written before run_job reads it */
     if (threads < 1 || threads > ENEC_MAX_THREADS) return ENEC_ERROR(THREADS);
-    split(jobs, threads, items, fn, ctx);
+    split(jobs, threads, items, fn, ctx, tn);
     for (int t = 1; t < threads; t++) {
         if (pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0) started[t] = 1;
         else err = ENEC_ERROR(THREADS);
@@ -161,11 +183,11 @@ static void pool_after_fork(void)
 
 static void pool_init(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
 
-size_t enec_parallel_for(int threads, uint64_t items, enec_range_fn fn, void *ctx)
+static size_t run_loop(int threads, uint64_t items, enec_range_fn fn, void *ctx, turns *tn)
 {
     if (threads <= 1 || items <= 1) return items ? fn(ctx, 0, items, 0) : 0;
     pthread_once(&pool_once, pool_init);
-    if (pthread_mutex_trylock(&pool_busy) != 0) return fork_join(threads, items, fn, ctx);
+    if (pthread_mutex_trylock(&pool_busy) != 0) return fork_join(threads, items, fn, ctx, tn);
 
     pthread_mutex_lock(&pool.lock);
     while (pool.nworkers < threads - 1) {
@@ -180,7 +202,7 @@ size_t enec_parallel_for(int threads, uint64_t items, enec_range_fn fn, void *ct
         pool.nworkers++;
     }
     if (pool.nworkers < threads - 1) threads = pool.nworkers + 1; /* run with what could start */
-    split(pool.jobs, threads, items, fn, ctx);
+    split(pool.jobs, threads, items, fn, ctx, tn);
     pool.threads = threads;
     pool.pending = threads - 1;
     pool.generation++;
@@ -195,4 +217,15 @@ size_t enec_parallel_for(int threads, uint64_t items, enec_range_fn fn, void *ct
     pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&pool_busy);
     return r;
+}
+
+size_t enec_parallel_for(int threads, uint64_t items, enec_range_fn fn, void *ctx)
+{
+    return run_loop(threads, items, fn, ctx, NULL);
+}
+
+size_t enec_parallel_for_dynamic(int threads, uint64_t items, uint64_t chunk, enec_range_fn fn, void *ctx)
+{
+    turns tn = {0, items, chunk ? chunk : 1};
+    return run_loop(threads, items, fn, ctx, &tn);
 }
