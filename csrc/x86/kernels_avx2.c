@@ -349,15 +349,16 @@ TARGET static inline __m256i bf16_elem16(__m256i y, __m256i r, __m256i b7, __m12
     return _mm256_or_si256(x7, _mm256_and_si256(_mm256_mullo_epi16(r, k0101), msm));
 }
 
-/* One output vector: sixteen codes y to elements at element index i. */
-#define JOIN16(i, yv)                                                                                   \
+/* One output vector: sixteen codes y to elements at element index i; t3,
+ * float16's 3-bit raw fields of those elements (evaluated for float16 only). */
+#define JOIN16_T(i, yv, t3)                                                                             \
     do {                                                                                                \
         __m256i r_ = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(raw + (i))));               \
         if (dt == ENEC_DTYPE_BF16) {                                                                    \
             _mm256_storeu_si256((__m256i *)(out + 2 * (i)), bf16_elem16((yv), r_, b7, sh, sh7));        \
         } else if (dt == ENEC_DTYPE_FP16) {                                                             \
             __m256i x_ = uncode16((yv), bv, sh, emask);                                                 \
-            __m256i t_ = _mm256_loadu_si256((const __m256i *)(s->r3 + (i)));                            \
+            __m256i t_ = (t3);                                                                          \
             __m256i u_ = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m4), 13), _mm256_slli_epi16(x_, 10)); \
             u_ = _mm256_or_si256(u_, _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(t_, m3), 8), r_)); \
             _mm256_storeu_si256((__m256i *)(out + 2 * (i)), u_);                                        \
@@ -369,15 +370,15 @@ TARGET static inline __m256i bf16_elem16(__m256i y, __m256i r, __m256i b7, __m12
             _mm256_storeu_si256((__m256i *)(out + 4 * (i) + 32), _mm256_permute2x128_si256(a_, c_, 0x31)); \
         }                                                                                               \
     } while (0)
+#define JOIN16(i, yv) JOIN16_T(i, yv, _mm256_loadu_si256((const __m256i *)(s->r3 + (i))))
 
-/* The fast decoder's first half: LOW into y, and when groups are flagged,
- * HIGH pre-shifted by m into s->v and the ranks of the flagged columns. */
-TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
-                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
+/* When groups are flagged: HIGH pre-shifted by m into s->v and the ranks of
+ * the flagged columns. */
+TARGET static void unpack_high(const enec_layout *l, const uint8_t *mask, const uint8_t *high, uint32_t B, uint32_t F,
+                               scratch *s)
 {
     const enec_params *p = &l->p;
     const unsigned n = p->n, m = p->m, L = p->L;
-    unpack(y, low, B, m);
     if (!F) return;
     pthread_once(&lut_once, lut_init);
     unpack(s->v, high, (size_t)L * F, n - m);
@@ -389,6 +390,14 @@ TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const u
         s->cols[g] = (uint16_t)r; /* flagged columns before each group of 8 */
         r += (uint32_t)__builtin_popcount(mask[g]);
     }
+}
+
+/* The fast decoder's first half: LOW into y, and HIGH as unpack_high. */
+TARGET static void fast_unpack(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,
+                               uint32_t B, uint32_t F, uint16_t *y, scratch *s)
+{
+    unpack(y, low, B, l->p.m);
+    unpack_high(l, mask, high, B, F, s);
 }
 
 /* Sixteen codes of row k from column j: LOW, ORed with the row's flagged
@@ -416,22 +425,28 @@ TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const u
 /* float16's packed 3-bit raw fields (FORMAT.md section 4 at w = 3) in one
  * pass: for j < n/4 the halving pack left a 12-bit value v = run0[j] | (4 bits
  * of run1) << 8 holding the fields of elements j, j + n/2, j + n/4 and
- * j + 3n/4 at bits 0, 3, 6 and 9. The staged unpacker takes three passes
- * (load, two unfolds) over the same lanes. */
+ * j + 3n/4 at bits 0, 3, 6 and 9 (r3_fields: sixteen such values from j).
+ * The staged unpacker takes three passes (load, two unfolds) over the same
+ * lanes. */
+TARGET static inline __m256i r3_fields(const uint8_t *in, uint32_t n, uint32_t j)
+{
+    const uint32_t q = n / 4, e = n / 8;
+    __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + j)));
+    __m256i hb = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + q + (j < e ? j : j - e))));
+    __m256i hi = j < e ? _mm256_and_si256(hb, _mm256_set1_epi16(15)) : _mm256_srli_epi16(hb, 4);
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 8));
+}
+
 TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
 {
     if (n % 128) { /* the quarters and eighths would not fall on whole vectors */
         unpack(v, in, n, 3);
         return;
     }
-    const uint32_t q = n / 4, e = n / 8;
-    const uint8_t *run1 = in + q;
-    const __m256i m7 = _mm256_set1_epi16(7), m15 = _mm256_set1_epi16(15);
+    const uint32_t q = n / 4;
+    const __m256i m7 = _mm256_set1_epi16(7);
     for (uint32_t j = 0; j < q; j += 16) {
-        __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + j)));
-        __m256i hb = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(run1 + (j < e ? j : j - e))));
-        __m256i hi = j < e ? _mm256_and_si256(hb, m15) : _mm256_srli_epi16(hb, 4);
-        __m256i x = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 8));
+        __m256i x = r3_fields(in, n, j);
         _mm256_storeu_si256((__m256i *)(v + j), _mm256_and_si256(x, m7));
         _mm256_storeu_si256((__m256i *)(v + j + 2 * q), _mm256_and_si256(_mm256_srli_epi16(x, 3), m7));
         _mm256_storeu_si256((__m256i *)(v + j + q), _mm256_and_si256(_mm256_srli_epi16(x, 6), m7));
@@ -439,13 +454,16 @@ TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
     }
 }
 
-/* The join's constants (dt, the dtype, declared by the caller), and float16's unpacked r3 bits in s->r3. */
-#define JOIN_SETUP()                                                                                    \
+/* The join's constants (dt, the dtype, declared by the caller). */
+#define JOIN_SETUP_CONSTANTS()                                                                          \
     const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
-    if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B);                                            \
     const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
     const __m256i b7 = splat16(b << 7);                                                                 \
     const __m128i sh = _mm_cvtsi32_si128(16 - (int)n), sh7 = _mm_cvtsi32_si128(9 - (int)n)
+/* ... and float16's unpacked r3 bits in s->r3. */
+#define JOIN_SETUP()                                                                                    \
+    JOIN_SETUP_CONSTANTS();                                                                             \
+    if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B)
 
 /* Codes y and the RAW section back to a full block of elements;
  * registered for bfloat16, float16 and float32 only. */
@@ -483,17 +501,63 @@ TARGET static inline __attribute__((always_inline)) void decode_join_body(
     }
 }
 
+/* Sixteen m-bit values i .. i + 15 (i a multiple of 16) of a full block's
+ * halving-packed run (FORMAT.md section 4), straight from its bytes, for the
+ * widths real weights use: m = 4 packs the values of the two halves of the
+ * block into each byte's low and high nibble; m = 3 the values of its four
+ * quarters into each 12-bit value of r3_fields, quarter t at bit 3 x (t with
+ * its two bits swapped), the order of the two unfold passes. */
+TARGET static inline __m256i direct16(const uint8_t *in, const unsigned M, uint32_t i)
+{
+    if (M == 4) {
+        const uint32_t h = ENEC_BLOCK / 2;
+        __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(in + (i < h ? i : i - h))));
+        return i < h ? _mm256_and_si256(v, splat16(15)) : _mm256_srli_epi16(v, 4);
+    }
+    const uint32_t q = ENEC_BLOCK / 4, t = i / q;
+    const __m128i shift = _mm_cvtsi32_si128((int)(3 * ((t >> 1) | ((t & 1) << 1))));
+    return _mm256_and_si256(_mm256_srl_epi16(r3_fields(in, ENEC_BLOCK, i - t * q), shift), splat16(7));
+}
+
+/* decode_join_body for a full block whose LOW is 3 or 4 bits wide (the
+ * parameters of 98-100% of the bytes of the real weights in benchmarks/):
+ * the codes, and float16's 3-bit raw fields, come from the packed bytes
+ * in the join loop itself, so the unpacker's passes over y go. */
+TARGET static inline __attribute__((always_inline)) void decode_join_direct(
+    const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high, const uint8_t *raw,
+    uint32_t F, uint8_t *out, scratch *s, const enec_dtype dt, const unsigned M)
+{
+    const uint32_t B = ENEC_BLOCK, L = l->p.L, G = B / L;
+    unpack_high(l, mask, high, B, F, s);
+    JOIN_SETUP_CONSTANTS();
+#define DIRECT_JOIN16(i, yv) JOIN16_T(i, yv, direct16(raw + B, 3, (i)))
+    if (!F) {
+        for (uint32_t i = 0; i < B; i += 16) DIRECT_JOIN16(i, direct16(low, M, i));
+        return;
+    }
+    for (uint32_t k = 0; k < L; k++) {
+        const uint16_t *hrow = s->v + k * F;
+        for (uint32_t j = 0; j < G; j += 16)
+            DIRECT_JOIN16(k * G + j, _mm256_or_si256(direct16(low, M, k * G + j), expand16(hrow, s->cols, mask, j)));
+    }
+#undef DIRECT_JOIN16
+}
+
 #define DECODE_JOIN(name, DT)                                                                                      \
     TARGET static void name(const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high,   \
                             const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, void *scratch_) \
     {                                                                                                              \
-        decode_join_body(l, low, mask, high, raw, B, F, out, y, (scratch *)scratch_, DT);                         \
+        scratch *s_ = (scratch *)scratch_;                                                                         \
+        if (B == ENEC_BLOCK && l->p.m == 3) decode_join_direct(l, low, mask, high, raw, F, out, s_, DT, 3);        \
+        else if (B == ENEC_BLOCK && l->p.m == 4) decode_join_direct(l, low, mask, high, raw, F, out, s_, DT, 4);   \
+        else decode_join_body(l, low, mask, high, raw, B, F, out, y, s_, DT);                                      \
     }
 DECODE_JOIN(fast_decode_join_bf16, ENEC_DTYPE_BF16)
 DECODE_JOIN(fast_decode_join_fp16, ENEC_DTYPE_FP16)
 DECODE_JOIN(fast_decode_join_fp32, ENEC_DTYPE_FP32)
 #undef DECODE_JOIN
 #undef JOIN_SETUP
+#undef JOIN_SETUP_CONSTANTS
 #undef JOIN16
 
 /* ---- mode max: eight interleaved rANS lanes, one per 32-bit lane --------------- */
