@@ -111,7 +111,52 @@ TARGET static void load_bytes(uint16_t *v, const uint8_t *in, size_t n, int hi)
 }
 
 static const enec_pack_stages stages = {fold, emit, unfold, load_bytes};
-static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w) { return enec_pack_by(&stages, out, v, n, w); }
+
+/* The halving pack of n values of w = 3 or 4 bits (the widths of real
+ * weights' LOW and of float16's raw fields), n a multiple of 128, in one
+ * pass over v instead of the fold and emit passes, the same bytes: w = 4
+ * puts value j in the low nibble of byte j and value j + n/2 in the high
+ * one; w = 3 builds the 12-bit value of four quarters, value j + t n/4 at
+ * bit 3 x (t with its two bits swapped) (decode's r3_fields), writes its
+ * low byte at j < n/4 and then its high nibbles, lanes j and j + n/8 in one
+ * byte. */
+TARGET static size_t pack34(uint8_t *out, const uint16_t *v, size_t n, unsigned w)
+{
+#define LD(p) _mm256_loadu_si256((const __m256i *)(p))
+    if (w == 4) {
+        const size_t h = n / 2;
+        for (size_t j = 0; j < h; j += 32) {
+            __m256i c0 = _mm256_or_si256(LD(v + j), _mm256_slli_epi16(LD(v + h + j), 4));
+            __m256i c1 = _mm256_or_si256(LD(v + j + 16), _mm256_slli_epi16(LD(v + h + j + 16), 4));
+            _mm256_storeu_si256((__m256i *)(out + j), _mm256_permute4x64_epi64(_mm256_packus_epi16(c0, c1), 0xD8));
+        }
+        return h;
+    }
+    const size_t q = n / 4, e = n / 8;
+    const __m256i mff = splat16(0xFF);
+    for (size_t j = 0; j < e; j += 16) {
+        __m256i x[2];
+        for (int u = 0; u < 2; u++) {
+            const uint16_t *p = v + j + (size_t)u * e;
+            x[u] = _mm256_or_si256(_mm256_or_si256(LD(p), _mm256_slli_epi16(LD(p + 2 * q), 3)),
+                                   _mm256_or_si256(_mm256_slli_epi16(LD(p + q), 6), _mm256_slli_epi16(LD(p + 3 * q), 9)));
+        }
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_packus_epi16(_mm256_and_si256(x[0], mff), _mm256_and_si256(x[1], mff)), 0xD8);
+        _mm_storeu_si128((__m128i *)(out + j), _mm256_castsi256_si128(lo));
+        _mm_storeu_si128((__m128i *)(out + j + e), _mm256_extracti128_si256(lo, 1));
+        __m256i hi = _mm256_or_si256(_mm256_srli_epi16(x[0], 8), _mm256_slli_epi16(_mm256_srli_epi16(x[1], 8), 4));
+        __m256i hb = _mm256_permute4x64_epi64(_mm256_packus_epi16(hi, hi), 0xD8);
+        _mm_storeu_si128((__m128i *)(out + q + j), _mm256_castsi256_si128(hb));
+    }
+    return q + e;
+#undef LD
+}
+
+static size_t pack(uint8_t *out, uint16_t *v, size_t n, unsigned w)
+{
+    if ((w == 3 || w == 4) && n % 128 == 0) return pack34(out, v, n, w);
+    return enec_pack_by(&stages, out, v, n, w);
+}
 static void unpack(uint16_t *v, const uint8_t *in, size_t n, unsigned w) { enec_unpack_by(&stages, v, in, n, w); }
 
 /* ---- histogram -------------------------------------------------------------- */
