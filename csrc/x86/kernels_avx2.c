@@ -467,12 +467,10 @@ TARGET static void fast_decode(const enec_layout *l, const uint8_t *low, const u
             _mm256_storeu_si256((__m256i *)(y + k * G + j), merged16(y, s, mask, F, G, k, j));
 }
 
-/* float16's packed 3-bit raw fields (FORMAT.md section 4 at w = 3) in one
- * pass: for j < n/4 the halving pack left a 12-bit value v = run0[j] | (4 bits
- * of run1) << 8 holding the fields of elements j, j + n/2, j + n/4 and
- * j + 3n/4 at bits 0, 3, 6 and 9 (r3_fields: sixteen such values from j).
- * The staged unpacker takes three passes (load, two unfolds) over the same
- * lanes. */
+/* A halving-packed run of n 3-bit values (FORMAT.md section 4 at w = 3):
+ * for j < n/4 the pack left a 12-bit value v = run0[j] | (4 bits of run1)
+ * << 8 holding values j, j + n/2, j + n/4 and j + 3n/4 at bits 0, 3, 6 and
+ * 9. These are the sixteen values v of lanes j .. j + 15. */
 TARGET static inline __m256i r3_fields(const uint8_t *in, uint32_t n, uint32_t j)
 {
     const uint32_t q = n / 4, e = n / 8;
@@ -482,6 +480,8 @@ TARGET static inline __m256i r3_fields(const uint8_t *in, uint32_t n, uint32_t j
     return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 8));
 }
 
+/* float16's packed 3-bit raw fields in one pass over r3_fields' values; the
+ * staged unpacker takes three (load, two unfolds) over the same lanes. */
 TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
 {
     if (n % 128) { /* the quarters and eighths would not fall on whole vectors */
