@@ -500,15 +500,11 @@ TARGET static void unpack_r3(uint16_t *v, const uint8_t *in, uint32_t n)
 }
 
 /* The join's constants (dt, the dtype, declared by the caller). */
-#define JOIN_SETUP_CONSTANTS()                                                                          \
+#define JOIN_SETUP()                                                                                    \
     const unsigned b = l->p.b, n = l->p.n, E = l->di->ebits;                                            \
     const __m256i bv = splat16(b), emask = splat16((1u << E) - 1), m4 = splat16(4), m3 = splat16(3);   \
     const __m256i b7 = splat16(b << 7);                                                                 \
     const __m128i sh = _mm_cvtsi32_si128(16 - (int)n), sh7 = _mm_cvtsi32_si128(9 - (int)n)
-/* ... and float16's unpacked r3 bits in s->r3. */
-#define JOIN_SETUP()                                                                                    \
-    JOIN_SETUP_CONSTANTS();                                                                             \
-    if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B)
 
 /* Codes y and the RAW section back to a full block of elements;
  * registered for bfloat16, float16 and float32 only. */
@@ -519,31 +515,8 @@ TARGET static void join(const enec_layout *l, const uint16_t *y, const uint8_t *
     scratch *s = (scratch *)scratch_;
     const enec_dtype dt = l->di->dtype;
     JOIN_SETUP();
+    if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B);
     for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
-}
-
-/* fast_decode and join in one pass: each merged code goes from the register
- * to the join instead of through y (about a tenth of the decode time). The
- * body is expanded once per dtype and the loop once for blocks with and
- * without flagged groups, so the hot loop tests neither (perf put a tenth of
- * its samples on those tests and on locals reloaded from the stack). */
-TARGET static inline __attribute__((always_inline)) void decode_join_body(
-    const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high, const uint8_t *raw,
-    uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, scratch *s, const enec_dtype dt)
-{
-    const uint32_t L = l->p.L, G = B / L;
-    fast_unpack(l, low, mask, high, B, F, y, s);
-    JOIN_SETUP();
-    if (!F) {
-        for (uint32_t i = 0; i < B; i += 16) JOIN16(i, _mm256_loadu_si256((const __m256i *)(y + i)));
-        return;
-    }
-    for (uint32_t k = 0; k < L; k++) {
-        const uint16_t *hrow = s->v + k * F;
-        for (uint32_t j = 0; j < G; j += 16)
-            JOIN16(k * G + j, _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(y + k * G + j)),
-                                              expand16(hrow, s->cols, mask, j)));
-    }
 }
 
 /* Sixteen m-bit values i .. i + 15 (i a multiple of 16) of a full block's
@@ -564,28 +537,41 @@ TARGET static inline __m256i direct16(const uint8_t *in, const unsigned M, uint3
     return _mm256_and_si256(_mm256_srl_epi16(r3_fields(in, ENEC_BLOCK, i - t * q), shift), splat16(7));
 }
 
-/* decode_join_body for a full block whose LOW is 3 or 4 bits wide (the
- * parameters of 98-100% of the bytes of the real weights in benchmarks/):
- * the codes, and float16's 3-bit raw fields, come from the packed bytes
- * in the join loop itself, so the unpacker's passes over y go. */
-TARGET static inline __attribute__((always_inline)) void decode_join_direct(
+/* fast_decode and join in one pass: each merged code goes from the register
+ * to the join instead of through y. The body is expanded once per dtype and
+ * the loop once for blocks with and without flagged groups, so the hot loop
+ * tests neither (perf put about a sixth of its samples on those tests and on
+ * locals reloaded from the stack). M = 3 or 4: a full block whose LOW is
+ * that wide (98-100% of the bytes of the real weights in benchmarks/), whose
+ * codes and float16 raw fields come from the packed bytes in the loop itself
+ * (direct16), without the unpacker's passes; M = 0: any block, LOW unpacked
+ * into y and the raw fields into s->r3 first. */
+TARGET static inline __attribute__((always_inline)) void decode_join_body(
     const enec_layout *l, const uint8_t *low, const uint8_t *mask, const uint8_t *high, const uint8_t *raw,
-    uint32_t F, uint8_t *out, scratch *s, const enec_dtype dt, const unsigned M)
+    uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, scratch *s, const enec_dtype dt, const unsigned M)
 {
-    const uint32_t B = ENEC_BLOCK, L = l->p.L, G = B / L;
-    unpack_high(l, mask, high, B, F, s);
-    JOIN_SETUP_CONSTANTS();
-#define DIRECT_JOIN16(i, yv) JOIN16_T(i, yv, direct16(raw + B, 3, (i)))
+    const uint32_t L = l->p.L, G = B / L;
+    if (M) {
+        unpack_high(l, mask, high, B, F, s);
+    } else {
+        fast_unpack(l, low, mask, high, B, F, y, s);
+        if (dt == ENEC_DTYPE_FP16) unpack_r3(s->r3, raw + B, B);
+    }
+    JOIN_SETUP();
+#define CODES16(i) (M ? direct16(low, M, (i)) : _mm256_loadu_si256((const __m256i *)(y + (i))))
+#define JOIN16_M(i, yv) \
+    JOIN16_T(i, yv, M ? direct16(raw + B, 3, (i)) : _mm256_loadu_si256((const __m256i *)(s->r3 + (i))))
     if (!F) {
-        for (uint32_t i = 0; i < B; i += 16) DIRECT_JOIN16(i, direct16(low, M, i));
+        for (uint32_t i = 0; i < B; i += 16) JOIN16_M(i, CODES16(i));
         return;
     }
     for (uint32_t k = 0; k < L; k++) {
         const uint16_t *hrow = s->v + k * F;
         for (uint32_t j = 0; j < G; j += 16)
-            DIRECT_JOIN16(k * G + j, _mm256_or_si256(direct16(low, M, k * G + j), expand16(hrow, s->cols, mask, j)));
+            JOIN16_M(k * G + j, _mm256_or_si256(CODES16(k * G + j), expand16(hrow, s->cols, mask, j)));
     }
-#undef DIRECT_JOIN16
+#undef JOIN16_M
+#undef CODES16
 }
 
 #define DECODE_JOIN(name, DT)                                                                                      \
@@ -593,17 +579,18 @@ TARGET static inline __attribute__((always_inline)) void decode_join_direct(
                             const uint8_t *raw, uint32_t B, uint32_t F, uint8_t *out, uint16_t *y, void *scratch_) \
     {                                                                                                              \
         scratch *s_ = (scratch *)scratch_;                                                                         \
-        if (B == ENEC_BLOCK && l->p.m == 3) decode_join_direct(l, low, mask, high, raw, F, out, s_, DT, 3);        \
-        else if (B == ENEC_BLOCK && l->p.m == 4) decode_join_direct(l, low, mask, high, raw, F, out, s_, DT, 4);   \
-        else decode_join_body(l, low, mask, high, raw, B, F, out, y, s_, DT);                                      \
+        const unsigned m_ = B == ENEC_BLOCK ? l->p.m : 0;                                                          \
+        if (m_ == 3) decode_join_body(l, low, mask, high, raw, B, F, out, y, s_, DT, 3);                          \
+        else if (m_ == 4) decode_join_body(l, low, mask, high, raw, B, F, out, y, s_, DT, 4);                     \
+        else decode_join_body(l, low, mask, high, raw, B, F, out, y, s_, DT, 0);                                  \
     }
 DECODE_JOIN(fast_decode_join_bf16, ENEC_DTYPE_BF16)
 DECODE_JOIN(fast_decode_join_fp16, ENEC_DTYPE_FP16)
 DECODE_JOIN(fast_decode_join_fp32, ENEC_DTYPE_FP32)
 #undef DECODE_JOIN
 #undef JOIN_SETUP
-#undef JOIN_SETUP_CONSTANTS
 #undef JOIN16
+#undef JOIN16_T
 
 /* ---- mode max: eight interleaved rANS lanes, one per 32-bit lane --------------- */
 
