@@ -90,8 +90,8 @@ def _skewed(name, where, n):
 @pytest.mark.parametrize("where", ["top", "bottom", "spread"])
 @pytest.mark.parametrize("n", [1, 31, 2048, 2049, 2048 + 33, 255 * 32 * 3 + 2048 + 17])
 def test_histogram_edges(name, where, n):
-    """The SIMD histogram: window clamping, out-of-window lanes, prefix and tail
-    lengths, and the byte counters' flush every 255 vectors."""
+    """The SIMD histogram, through the parameters it leads to: window clamping,
+    out-of-window lanes, prefix and tail lengths, a long run of full vectors."""
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -105,9 +105,8 @@ def test_histogram_edges(name, where, n):
         assert_bitexact(enec.decompress(blob, backend=be), a)
 
 
-def _exponent_counts(a):
-    """The oracle: NumPy's count of each exponent field, from the dtype table's layout."""
-    row = next(r for r in enec._enec.dtypes() if r["name"] == a.dtype.name)
+def _exponent_counts(a, row):
+    """The oracle: NumPy's count of each exponent field, from the dtype table's row."""
     u = a.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[a.dtype.itemsize]).astype(np.uint64)
     x = (u >> np.uint64(row["mbits"])) & np.uint64((1 << row["ebits"]) - 1)
     return np.bincount(x.astype(np.int64), minlength=256).tolist()
@@ -130,10 +129,10 @@ def test_histogram_kernels_exact(name, where, n):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             a = _skewed(name, where, n)
-    code = next(r["code"] for r in enec._enec.dtypes() if r["name"] == a.dtype.name)
-    want = _exponent_counts(a)
+    row = next(r for r in enec._enec.dtypes() if r["name"] == a.dtype.name)
+    want = _exponent_counts(a, row)
     for be in BACKENDS:
-        assert enec._enec._histogram(a, code, enec._enec.backend_ids()[be]) == want, be
+        assert enec._enec._histogram(a, row["code"], enec._enec.backend_ids()[be]) == want, be
 
 
 @pytest.mark.parametrize("be", BACKENDS)
